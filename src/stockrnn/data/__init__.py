@@ -1,0 +1,1 @@
+"""Data: CSV -> validated price frame -> scaled series -> windows -> LightningDataModule."""

@@ -1,0 +1,50 @@
+"""Per-column scalers kept as plain numbers, so a checkpoint stores them without pickling objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stockrnn.errors import StockrnnError
+
+SCALERS = ("minmax", "standard", "none")
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """x_scaled = (x - offset) / scale, one offset and scale per column."""
+
+    kind: str
+    offset: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    @classmethod
+    def fit(cls, kind: str, values: np.ndarray) -> "Scaler":
+        """Fit on `values` (rows x columns): callers pass training rows only."""
+        values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+        if kind == "minmax":  # sklearn's MinMaxScaler with feature_range (0, 1), as in the tutorial
+            offset, scale = values.min(axis=0), values.max(axis=0) - values.min(axis=0)
+        elif kind == "standard":
+            offset, scale = values.mean(axis=0), values.std(axis=0)
+        elif kind == "none":
+            offset, scale = np.zeros(values.shape[1]), np.ones(values.shape[1])
+        else:
+            raise StockrnnError(f"data.scaler='{kind}' is not known; expected one of {', '.join(SCALERS)}")
+        scale = np.where(scale > 0, scale, 1.0)  # a constant column maps to 0, not to NaN
+        return cls(kind, tuple(map(float, offset)), tuple(map(float, scale)))
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return (values - np.asarray(self.offset)) / np.asarray(self.scale)
+
+    def inverse(self, values: np.ndarray) -> np.ndarray:
+        return values * np.asarray(self.scale) + np.asarray(self.offset)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "offset": list(self.offset), "scale": list(self.scale)}
+
+    @classmethod
+    def from_dict(cls, state: dict) -> "Scaler":
+        return cls(state["kind"], tuple(state["offset"]), tuple(state["scale"]))
+
+

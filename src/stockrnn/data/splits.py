@@ -1,0 +1,102 @@
+"""Turn date bounds into row ranges of windows: train, validation (last share of train), test.
+
+Rows are trading days in date order. A window is named by the row of its first target (see
+windows.py). Train and validation windows read and forecast training rows only; test windows
+forecast test rows and may read the days before test_start, so every test day is forecast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from stockrnn.errors import StockrnnError
+
+
+@dataclass(frozen=True)
+class WindowRange:
+    """Windows whose first target rows are first, first + 1, ..., first + count - 1."""
+
+    first: int
+    count: int
+
+    @property
+    def stop(self) -> int:
+        return self.first + self.count
+
+
+@dataclass(frozen=True)
+class Splits:
+    train_rows: tuple[int, int]  # [start, stop) of the rows the scaler is fit on
+    test_rows: tuple[int, int]
+    train: WindowRange
+    val: WindowRange
+    test: WindowRange
+
+
+def date_bound(value, end: bool) -> pd.Timestamp:
+    """A year (2016), month (2016-06) or date as an inclusive bound: its first or last moment."""
+    try:
+        period = pd.Period(str(value))
+    except (ValueError, TypeError):
+        raise StockrnnError(f"'{value}' is not a year or date (expected e.g. 2016 or 2016-06-30)") from None
+    return period.end_time if end else period.start_time
+
+
+def _rows_between(dates: pd.DatetimeIndex, start, end, what: str) -> tuple[int, int]:
+    lo, hi = date_bound(start, end=False), date_bound(end, end=True)
+    if lo > hi:
+        raise StockrnnError(f"data.{what}_start ({start}) is after data.{what}_end ({end})")
+    first, stop = int(dates.searchsorted(lo, "left")), int(dates.searchsorted(hi, "right"))
+    if stop <= first:
+        raise StockrnnError(
+            f"the {what} range {start}..{end} holds no rows; the data covers "
+            f"{dates[0].date()}..{dates[-1].date()}"
+        )
+    return first, stop
+
+
+def train_window_count_needed(val_fraction: float) -> int:
+    """Fewest windows that leave at least one for training and one for validation."""
+    n = 2
+    while int(n * (1 - val_fraction)) < 1 or n - int(n * (1 - val_fraction)) < 1:
+        n += 1
+    return n
+
+
+def split_rows(dates: pd.DatetimeIndex, train_start, train_end, test_start, test_end,
+               n_steps: int, horizon: int, val_fraction: float) -> Splits:
+    """Window ranges for each split; raises StockrnnError naming the range that is too short."""
+    train_first, train_stop = _rows_between(dates, train_start, train_end, "train")
+    test_first, test_stop = _rows_between(dates, test_start, test_end, "test")
+    if date_bound(test_start, end=False) <= date_bound(train_end, end=True):
+        raise StockrnnError(
+            f"data.test_start ({test_start}) must come after data.train_end ({train_end})"
+        )
+
+    n_windows = (train_stop - train_first) - n_steps - horizon + 1
+    needed = train_window_count_needed(val_fraction)
+    if n_windows < needed:
+        raise StockrnnError(
+            f"the train range {train_start}..{train_end} has {train_stop - train_first} rows; "
+            f"n_steps={n_steps} and horizon={horizon} with val_fraction={val_fraction} need at "
+            f"least {n_steps + horizon - 1 + needed}"
+        )
+    n_train = int(n_windows * (1 - val_fraction))
+    train = WindowRange(train_first + n_steps, n_train)
+    val = WindowRange(train.stop, n_windows - n_train)
+
+    n_test = (test_stop - test_first) - horizon + 1
+    if n_test < 1:
+        raise StockrnnError(
+            f"the test range {test_start}..{test_end} has {test_stop - test_first} rows; "
+            f"horizon={horizon} needs at least {horizon}"
+        )
+    if test_first < n_steps:
+        raise StockrnnError(
+            f"the test range starts {test_first} rows into the data; n_steps={n_steps} needs "
+            f"{n_steps} earlier rows of context"
+        )
+    return Splits((train_first, train_stop), (test_first, test_stop), train, val,
+                  WindowRange(test_first, n_test))

@@ -1,0 +1,48 @@
+"""Sliding windows as views over one in-memory series, addressed by the row of their first target.
+
+Window r reads input rows [r - n_steps, r) and forecasts target rows [r, r + horizon). Nothing
+materialises points x n_steps: `unfold` gives views and a batch gathers only its own windows.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset
+
+
+class WindowDataset(Dataset):
+    """Windows whose first target row runs over [first_target_row, first_target_row + len)."""
+
+    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor, n_steps: int, horizon: int,
+                 first_target_row: int, length: int):
+        assert first_target_row >= n_steps and first_target_row + length + horizon - 1 <= len(targets)
+        # inputs: rows x features; targets: rows. unfold adds the window axis last, hence transpose.
+        self.input_windows = inputs.unfold(0, n_steps, 1).transpose(1, 2)  # (rows-n+1, n, features)
+        self.target_windows = targets.unfold(0, horizon, 1)  # (rows-h+1, horizon)
+        self.n_steps, self.horizon = n_steps, horizon
+        self.first_target_row, self.length = first_target_row, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def target_rows(self) -> torch.Tensor:
+        """Row of each window's first target, in window order."""
+        return torch.arange(self.first_target_row, self.first_target_row + self.length)
+
+    def _gather(self, index) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = self.first_target_row + torch.as_tensor(index)
+        return self.input_windows[rows - self.n_steps], self.target_windows[rows]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= i < self.length:
+            raise IndexError(i)
+        return self._gather(i)
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        # DataLoader calls this with a whole batch of indices: one gather, no per-sample collate.
+        return self._gather(indices)
+
+
+def already_batched(batch):
+    """collate_fn for a DataLoader over WindowDataset: __getitems__ already returns the batch."""
+    return batch

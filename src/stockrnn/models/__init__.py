@@ -1,0 +1,1 @@
+"""Models: the recurrent network (plain torch) and the LightningModule that trains it."""

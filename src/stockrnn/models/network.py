@@ -1,0 +1,42 @@
+"""One recurrent network for every cell: RNN, LSTM or GRU, one- or bidirectional, linear head."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+CELLS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+class RecurrentNetwork(nn.Module):
+    """(batch, n_steps, n_features) -> (batch, horizon)."""
+
+    def __init__(self, n_features: int, horizon: int = 1, cell: str = "lstm", hidden_size: int = 64,
+                 num_layers: int = 1, dropout: float = 0.0, bidirectional: bool = False,
+                 nonlinearity: str = "tanh"):
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"model.cell='{cell}' is not known; expected one of {', '.join(CELLS)}")
+        extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
+        self.rnn = getattr(nn, CELLS[cell])(
+            input_size=n_features, hidden_size=hidden_size, num_layers=num_layers,
+            # torch applies dropout between layers only; with one layer it would just warn.
+            dropout=dropout if num_layers > 1 else 0.0,
+            bidirectional=bidirectional, batch_first=True, **extra,
+        )
+        self.directions = 2 if bidirectional else 1
+        self.head = nn.Linear(self.directions * hidden_size, horizon)
+
+    def final_states(self, x: torch.Tensor) -> torch.Tensor:
+        """Last layer's final state of each direction, concatenated: (batch, directions * hidden).
+
+        The backward direction ends at the first step, so this is not out[:, -1], whose
+        backward half has seen only the last step.
+        """
+        _, state = self.rnn(x)
+        h_n = state[0] if isinstance(state, tuple) else state  # the LSTM also returns its cell state
+        last_layer = h_n[-self.directions:]  # (directions, batch, hidden)
+        return last_layer.transpose(0, 1).reshape(x.shape[0], -1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.final_states(x))

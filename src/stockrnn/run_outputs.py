@@ -1,0 +1,95 @@
+"""Everything a run leaves beside its checkpoints: metrics.json, predictions, pictures, TensorBoard."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from rich.console import Console
+from rich.table import Table
+
+from stockrnn import plots
+from stockrnn.data.datamodule import StockDataModule
+from stockrnn.evaluation import Evaluation
+
+log = logging.getLogger(__name__)
+
+# metrics.json key -> TensorBoard scalar name (slash style, stable).
+TENSORBOARD_NAMES = {
+    "test_rmse": "test/rmse", "test_mae": "test/mae", "test_mape": "test/mape",
+    "test_direction_acc": "test/direction_acc", "skill": "test/skill",
+    "persistence_rmse": "test/persistence_rmse", "persistence_mae": "test/persistence_mae",
+    "persistence_mape": "test/persistence_mape",
+    "persistence_direction_acc": "test/persistence_direction_acc",
+    "linear_rmse": "test/linear_rmse", "linear_mae": "test/linear_mae",
+    "linear_skill": "test/linear_skill",
+}
+# Shown in TensorBoard's HParams tab against the run's hyperparameters.
+HPARAM_METRICS = ("val_rmse", "test_rmse", "skill", "persistence_rmse", "linear_rmse")
+
+
+def tensorboard_writers(loggers: list[Logger]):
+    return [lg.experiment for lg in loggers if isinstance(lg, TensorBoardLogger)]
+
+
+def write_data_split(datamodule: StockDataModule, output_dir: Path, loggers: list[Logger]) -> None:
+    frame, splits = datamodule.frame, datamodule.splits
+    dates = frame.index
+    ranges = {
+        "train": (dates[splits.train_rows[0]], dates[splits.train.stop - 1]),
+        "validation": (dates[splits.val.first], dates[splits.val.stop - 1 + datamodule.horizon - 1]),
+        "test": (dates[splits.test_rows[0]], dates[splits.test_rows[1] - 1]),
+    }
+    shown = frame[datamodule.target].iloc[splits.train_rows[0]:splits.test_rows[1]]
+    fig = plots.data_split_figure(shown, ranges, datamodule.target)
+    for writer in tensorboard_writers(loggers):
+        writer.add_figure("data_split", fig, close=False)
+    plots.save(fig, output_dir / "data_split.png")
+
+
+def write_results(evaluation: Evaluation, output_dir: Path, loggers: list[Logger],
+                  hparams: dict, step: int, title: str) -> None:
+    """predictions.csv/.png and TensorBoard first; metrics.json last, as the sign the run finished."""
+    metrics = evaluation.metrics
+    evaluation.predictions.to_csv(output_dir / "predictions.csv", index=False, float_format="%.6f")
+    fig = plots.predictions_figure(
+        evaluation.predictions,
+        f"{title}: test RMSE {metrics['test_rmse']:.3f} vs persistence {metrics['persistence_rmse']:.3f}")
+    scalars = {name: metrics[key] for key, name in TENSORBOARD_NAMES.items() if key in metrics}
+    for logger in loggers:
+        logger.log_metrics(scalars, step=step)
+        hp_metrics = {f"hp/{key}": metrics[key] for key in HPARAM_METRICS}
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(hparams, metrics=hp_metrics)
+            logger.experiment.add_figure("predictions", fig, global_step=step, close=False)
+        else:
+            logger.log_hyperparams(hparams)
+        logger.save()
+    plots.save(fig, output_dir / "predictions.png")
+    write_json_atomically(metrics, output_dir / "metrics.json")
+
+
+def write_json_atomically(data: dict, path: Path) -> None:
+    """A reader never sees a half-written metrics.json."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def print_results(metrics: dict, output_dir: Path) -> None:
+    """The short table printed at the end of a run: model against both baselines, price units."""
+    table = Table(title=f"Test results ({metrics['n_test']} forecasts, price units)")
+    for column in ("", "RMSE", "MAE", "MAPE %", "direction", "skill"):
+        table.add_column(column, justify="right" if column else "left")
+    for name, prefix, skill_key in (("model", "test", "skill"), ("persistence", "persistence", None),
+                                    ("linear", "linear", "linear_skill")):
+        table.add_row(name, f"{metrics[f'{prefix}_rmse']:.4f}", f"{metrics[f'{prefix}_mae']:.4f}",
+                      f"{metrics[f'{prefix}_mape']:.3f}", f"{metrics[f'{prefix}_direction_acc']:.3f}",
+                      f"{metrics[skill_key]:+.4f}" if skill_key else "0")
+    console = Console()
+    console.print(table)
+    console.print(f"val_rmse {metrics['val_rmse']:.4f}; run directory: {output_dir}")
+

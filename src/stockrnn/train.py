@@ -1,0 +1,67 @@
+"""Fit a forecaster, test its best checkpoint, and leave the run directory the contract describes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from stockrnn.callbacks import FitTimer
+from stockrnn.evaluation import evaluate
+from stockrnn.run_outputs import print_results, write_data_split, write_results
+from stockrnn.utils.config import CONFIG_DIR, check_config
+from stockrnn.utils.entry import instantiate_all, user_errors_exit
+
+
+def load_best_weights(module: L.LightningModule, checkpoint: ModelCheckpoint | None) -> None:
+    if checkpoint is not None and checkpoint.best_model_path:
+        state = torch.load(checkpoint.best_model_path, map_location=module.device, weights_only=True)
+        module.load_state_dict(state["state_dict"])
+
+
+def train(cfg: DictConfig) -> tuple[dict, dict]:
+    """Run one training from a composed config; returns (metrics, objects)."""
+    check_config(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    if cfg.get("torch_threads"):
+        torch.set_num_threads(cfg.torch_threads)
+
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")  # bad data fails here, before anything is written
+    module = instantiate(cfg.model, n_features=datamodule.n_features, horizon=datamodule.horizon,
+                         price_scale=datamodule.price_scale)
+    fit_timer = FitTimer()
+    loggers = instantiate_all(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=instantiate_all(cfg.get("callbacks")) + [fit_timer],
+                                     logger=loggers or False)
+    write_data_split(datamodule, output_dir, loggers)
+
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    load_best_weights(module, trainer.checkpoint_callback)
+    evaluation = evaluate(module, datamodule)
+    evaluation.metrics |= {"epochs": trainer.current_epoch, "train_seconds": fit_timer.seconds}
+    if trainer.is_global_zero:
+        hparams = OmegaConf.to_container(cfg, resolve=True)
+        hparams.pop("paths", None)
+        write_results(evaluation, output_dir, loggers, hparams, trainer.global_step,
+                      title=f"{cfg.model.cell} on {datamodule.target}")
+        print_results(evaluation.metrics, output_dir)
+    return evaluation.metrics, {"datamodule": datamodule, "model": module, "trainer": trainer}
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float:
+    with user_errors_exit():
+        metrics, _ = train(cfg)
+    return metrics["val_rmse"]  # the objective a sweeper minimizes
+
+
+if __name__ == "__main__":
+    main()

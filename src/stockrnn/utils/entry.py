@@ -1,0 +1,38 @@
+"""What every entry point shares: user errors become a short message and a non-zero exit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from contextlib import contextmanager
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from stockrnn.errors import StockrnnError
+
+log = logging.getLogger("stockrnn")
+
+
+@contextmanager
+def user_errors_exit():
+    """A StockrnnError ends the command with its message (no traceback) and exit status 1.
+
+    STOCKRNN_DEBUG=1 or HYDRA_FULL_ERROR=1 re-raise it, traceback included.
+    """
+    try:
+        yield
+    except StockrnnError as err:
+        if os.environ.get("STOCKRNN_DEBUG") == "1" or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        log.error("%s", err)
+        print(f"stockrnn: error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def instantiate_all(group: DictConfig | None) -> list:
+    """Instantiate each `_target_` node of a config group such as callbacks or logger."""
+    if not group:
+        return []
+    return [instantiate(node) for node in group.values() if node is not None and "_target_" in node]
