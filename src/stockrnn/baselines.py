@@ -12,7 +12,7 @@ ALPHAS = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
 def flat_windows(dataset: WindowDataset) -> tuple[np.ndarray, np.ndarray]:
     x, y = dataset.__getitems__(list(range(len(dataset))))
-    return x.reshape(len(dataset), -1).numpy(), y.numpy()
+    return x.reshape(len(dataset), -1).double().numpy(), y.double().numpy()
 
 
 def fit_linear_baseline(train: WindowDataset, val: WindowDataset) -> Ridge:
@@ -20,7 +20,7 @@ def fit_linear_baseline(train: WindowDataset, val: WindowDataset) -> Ridge:
     x_train, y_train = flat_windows(train)
     x_val, y_val = flat_windows(val)
     fits = [Ridge(alpha=alpha).fit(x_train, y_train) for alpha in ALPHAS]
-    return min(fits, key=lambda fit: float(np.mean((fit.predict(x_val) - y_val) ** 2)))
+    return min(fits, key=lambda fit: float(np.mean((fit.predict(x_val).reshape(y_val.shape) - y_val) ** 2)))
 
 
 def predict_linear(model: Ridge, dataset: WindowDataset) -> np.ndarray:

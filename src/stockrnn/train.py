@@ -49,7 +49,8 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     evaluation.metrics |= {"epochs": trainer.current_epoch, "train_seconds": fit_timer.seconds}
     if trainer.is_global_zero:
         hparams = OmegaConf.to_container(cfg, resolve=True)
-        hparams.pop("paths", None)
+        for run_level_only in ("paths", "hydra"):
+            hparams.pop(run_level_only, None)
         write_results(evaluation, output_dir, loggers, hparams, trainer.global_step,
                       title=f"{cfg.model.cell} on {datamodule.target}")
         print_results(evaluation.metrics, output_dir)

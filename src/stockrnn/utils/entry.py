@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from contextlib import contextmanager
@@ -11,8 +10,6 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from stockrnn.errors import StockrnnError
-
-log = logging.getLogger("stockrnn")
 
 
 @contextmanager
@@ -23,12 +20,20 @@ def user_errors_exit():
     """
     try:
         yield
-    except StockrnnError as err:
-        if os.environ.get("STOCKRNN_DEBUG") == "1" or os.environ.get("HYDRA_FULL_ERROR") == "1":
+    except Exception as err:
+        user_error = _user_error(err)
+        debug = os.environ.get("STOCKRNN_DEBUG") == "1" or os.environ.get("HYDRA_FULL_ERROR") == "1"
+        if user_error is None or debug:
             raise
-        log.error("%s", err)
-        print(f"stockrnn: error: {err}", file=sys.stderr)
+        print(f"stockrnn: error: {user_error}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def _user_error(err: BaseException | None) -> StockrnnError | None:
+    """The StockrnnError behind `err`, also when Hydra's instantiate wrapped it in its own."""
+    while err is not None and not isinstance(err, StockrnnError):
+        err = err.__cause__
+    return err
 
 
 def instantiate_all(group: DictConfig | None) -> list:

@@ -1,0 +1,41 @@
+"""Re-evaluate a checkpoint on its test range (or another CSV) and write the same files as train."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from stockrnn.checkpoints import datamodule_for, load_checkpoint
+from stockrnn.evaluation import evaluate
+from stockrnn.run_outputs import print_results, write_data_split, write_results
+from stockrnn.utils.config import CONFIG_DIR
+from stockrnn.utils.entry import instantiate_all, user_errors_exit
+
+
+def evaluate_checkpoint(cfg: DictConfig) -> dict:
+    output_dir = Path(cfg.paths.output_dir)
+    restored = load_checkpoint(cfg.ckpt_path)
+    datamodule = datamodule_for(restored, OmegaConf.to_container(cfg.data, resolve=True))
+    datamodule.setup("test")
+    loggers = instantiate_all(cfg.get("logger"))
+    write_data_split(datamodule, output_dir, loggers)
+    evaluation = evaluate(restored.module, datamodule)
+    evaluation.metrics["epochs"] = restored.epoch
+    hparams = {"model": dict(restored.module.hparams), "data": datamodule.hparams,
+               "ckpt_path": str(cfg.ckpt_path)}
+    write_results(evaluation, output_dir, loggers, hparams, step=0,
+                  title=f"{restored.module.hparams.cell} on {datamodule.target}")
+    print_results(evaluation.metrics, output_dir)
+    return evaluation.metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+def main(cfg: DictConfig) -> None:
+    with user_errors_exit():
+        evaluate_checkpoint(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Shared fixtures: the real composed config, shrunk for speed; small synthetic price CSVs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+from stockrnn.utils.config import CONFIG_DIR
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MASTERCARD_CSV = REPO_ROOT.parent / "shared" / "data" / "Mastercard_stock_history.csv"
+
+
+def compose_config(overrides: list[str], output_dir: Path, config_name: str = "train") -> DictConfig:
+    """The real config as the CLI composes it, writing into output_dir, quiet and quick."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name, overrides=[f"paths.output_dir={output_dir}", *overrides])
+    if "callbacks" in cfg:
+        with open_dict(cfg):
+            cfg.callbacks.pop("progress_bar", None)
+            cfg.trainer.enable_progress_bar = False
+    return cfg
+
+
+@pytest.fixture
+def mastercard_csv() -> Path:
+    if not MASTERCARD_CSV.is_file():
+        pytest.skip(f"the tutorial's CSV is not at {MASTERCARD_CSV}")
+    return MASTERCARD_CSV
+
+
+def synthetic_prices(start: str = "2015-01-01", periods: int = 600, seed: int = 0) -> pd.DataFrame:
+    """A business-day OHLCV random walk in the Kaggle layout."""
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range(start, periods=periods)
+    close = 100 + np.cumsum(rng.normal(0, 1, periods))
+    return pd.DataFrame({
+        "Date": dates.strftime("%Y-%m-%d"), "Open": close + rng.normal(0, 0.3, periods),
+        "High": close + np.abs(rng.normal(0.5, 0.3, periods)),
+        "Low": close - np.abs(rng.normal(0.5, 0.3, periods)), "Close": close,
+        "Volume": rng.integers(1_000, 10_000, periods),
+    })
+
+
+@pytest.fixture
+def prices_csv(tmp_path) -> Path:
+    """600 business days from 2015-01-01 (to mid 2017)."""
+    path = tmp_path / "prices.csv"
+    synthetic_prices().to_csv(path, index=False)
+    return path

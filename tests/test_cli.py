@@ -1,0 +1,65 @@
+"""The real command line in a subprocess: a finished run, and bad inputs that end cleanly."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO_ROOT
+
+
+def cli(module: str, *overrides: str, run_dir) -> subprocess.CompletedProcess:
+    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [sys.executable, "-m", module, f"hydra.run.dir={run_dir}", *overrides],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_train_cli_finishes_and_prints_the_result_table(tmp_path):
+    result = cli("stockrnn.train", "trainer=debug", "model.hidden_size=8", run_dir=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "persistence" in result.stdout and "linear" in result.stdout
+    for name in ("metrics.json", "predictions.csv", "predictions.png", "data_split.png",
+                 "checkpoints/best.ckpt", "checkpoints/last.ckpt", ".hydra/config.yaml"):
+        assert (tmp_path / name).is_file(), name
+
+
+@pytest.fixture
+def small_csv(tmp_path):
+    path = tmp_path / "small.csv"
+    path.write_text("Date,Open,High\n" + "".join(
+        f"2020-{m:02d}-{d:02d},{m + d},{m + d + 1}\n" for m in range(1, 13) for d in (3, 10, 17, 24)))
+    return path
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["data.path=/nonexistent/prices.csv"], "data file not found: /nonexistent/prices.csv"),
+    (["data.features=[High,Close]"], "['Close'] not found; available: Open, High"),
+    (["data.train_start=2015", "data.train_end=2016"], "the train range 2015..2016 holds no rows"),
+    (["data.n_steps=40"], "the train range 2020-01..2020-09 has 36 rows; n_steps=40"),
+    (["data.n_steps=0"], "data.n_steps=0: expected a positive integer"),
+])
+def test_bad_input_exits_nonzero_with_a_short_message_and_no_metrics(tmp_path, small_csv, overrides, message):
+    run_dir = tmp_path / "run"
+    result = cli("stockrnn.train", "data=csv", f"data.path={small_csv}", "data.train_start=2020-01",
+                 "data.train_end=2020-09", "data.test_start=2020-10", "data.test_end=2020-12",
+                 "data.n_steps=3", "trainer=debug", *overrides, run_dir=run_dir)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert len(result.stderr.strip().splitlines()) <= 2
+    assert not (run_dir / "metrics.json").exists()
+
+
+def test_unknown_model_lists_the_available_ones(tmp_path):
+    result = cli("stockrnn.train", "model=transformer", run_dir=tmp_path)
+    assert result.returncode != 0
+    assert "Available options in 'model'" in result.stderr and "birnn" in result.stderr
+
+
+def test_eval_of_a_missing_checkpoint_is_a_clear_error(tmp_path):
+    result = cli("stockrnn.eval", "ckpt_path=/nonexistent/best.ckpt", run_dir=tmp_path)
+    assert result.returncode == 1 and "checkpoint not found: /nonexistent/best.ckpt" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,90 @@
+"""Every option of every config group composes and instantiates; bad values are named."""
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from stockrnn.errors import StockrnnError
+from stockrnn.models.forecaster import Forecaster
+from stockrnn.utils.config import CONFIG_DIR, check_config
+from stockrnn.utils.entry import instantiate_all
+
+from conftest import compose_config
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml"))
+
+
+def test_the_groups_offer_what_the_contract_names():
+    assert set(options("model")) >= {"rnn", "lstm", "gru", "birnn"}
+    assert set(options("data")) >= {"default", "mastercard", "csv"}
+    assert set(options("trainer")) >= {"default", "cpu", "gpu", "ddp", "debug"}
+    assert "seed_mastercard" in options("experiment")
+
+
+@pytest.mark.parametrize("model", options("model"))
+def test_every_model_config_instantiates_its_cell(model, tmp_path):
+    cfg = compose_config([f"model={model}"], tmp_path)
+    module = instantiate(cfg.model, n_features=2, horizon=3)
+    assert isinstance(module, Forecaster)
+    expected = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "birnn": torch.nn.RNN,
+                "default": torch.nn.LSTM}[model]
+    assert type(module.network.rnn) is expected
+    assert module.network.rnn.bidirectional == (model == "birnn")
+    assert module(torch.randn(4, 5, 2)).shape == (4, 3)
+
+
+@pytest.mark.parametrize("data", options("data"))
+def test_every_data_config_instantiates(data, tmp_path, prices_csv):
+    cfg = compose_config([f"data={data}", f"data.path={prices_csv}"], tmp_path)
+    dm = instantiate(cfg.data)
+    assert dm.path == str(prices_csv) and dm.features == ["High"] and dm.target == "High"
+
+
+@pytest.mark.parametrize("trainer", options("trainer"))
+def test_every_trainer_config_instantiates(trainer, tmp_path):
+    if trainer == "gpu" and not torch.cuda.is_available():
+        pytest.skip("no GPU on this machine")
+    cfg = compose_config([f"trainer={trainer}"], tmp_path)
+    assert isinstance(instantiate(cfg.trainer), L.Trainer)
+
+
+@pytest.mark.parametrize("logger", options("logger"))
+def test_every_logger_and_callback_config_instantiates(logger, tmp_path):
+    cfg = compose_config([f"logger={logger}"], tmp_path)
+    assert len(instantiate_all(cfg.logger)) == (2 if logger == "many" else 1)
+    names = {type(cb).__name__ for cb in instantiate_all(compose_config([], tmp_path).callbacks)}
+    assert {"ModelCheckpoint", "EarlyStopping", "LearningRateMonitor"} <= names
+
+
+def test_seed_mastercard_reproduces_the_tutorials_settings(tmp_path):
+    cfg = compose_config(["experiment=seed_mastercard"], tmp_path)
+    assert (cfg.data.n_steps, cfg.data.batch_size, cfg.data.train_start, cfg.data.test_start) == (3, 10, 2016, 2021)
+    assert (cfg.model.cell, cfg.model.nonlinearity, cfg.model.hidden_size) == ("rnn", "relu", 32)
+    assert cfg.data.val_fraction == 0.2 and cfg.data.scaler == "minmax"
+
+
+def test_eval_config_composes(tmp_path):
+    cfg = compose_config(["ckpt_path=x.ckpt", "data.path=y.csv"], tmp_path, config_name="eval")
+    assert cfg.ckpt_path == "x.ckpt" and cfg.data.path == "y.csv"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("data.n_steps=0", "data.n_steps=0: expected a positive integer"),
+    ("data.horizon=1.5", "data.horizon=1.5: expected a positive integer"),
+    ("data.batch_size=-2", "data.batch_size=-2: expected a positive integer"),
+    ("model.hidden_size=abc", "model.hidden_size='abc': expected a positive integer"),
+    ("model.num_layers=0", "model.num_layers=0: expected a positive integer"),
+    ("model.dropout=1.0", "model.dropout=1.0: expected a number in [0.0, 1.0)"),
+    ("data.val_fraction=0", "data.val_fraction=0: expected a number in (0.0, 1.0)"),
+    ("data.scaler=robust", "data.scaler='robust': expected one of minmax, standard, none"),
+    ("model.cell=transformer", "model.cell='transformer': expected one of rnn, lstm, gru"),
+])
+def test_bad_values_are_named_before_any_data_is_read(override, message, tmp_path):
+    with pytest.raises(StockrnnError) as err:
+        check_config(compose_config([override], tmp_path))
+    assert message in str(err.value)

@@ -1,0 +1,63 @@
+"""Price-unit metrics, persistence, and the linear baseline's training-only fit."""
+
+import numpy as np
+import pytest
+import torch
+
+from stockrnn.baselines import fit_linear_baseline, predict_linear
+from stockrnn.data.windows import WindowDataset
+from stockrnn.metrics import error_metrics, forecast_report, persistence_forecast
+
+
+def test_error_metrics_by_hand():
+    actual = np.array([[10.0], [12.0], [11.0]])
+    predicted = np.array([[11.0], [11.0], [11.0]])
+    last = np.array([9.0, 10.0, 12.0])
+    m = error_metrics(actual, predicted, last)
+    assert m["rmse"] == pytest.approx(np.sqrt(2 / 3))
+    assert m["mae"] == pytest.approx(2 / 3)
+    assert m["mape"] == pytest.approx(100 * (1 / 10 + 1 / 12) / 3)
+    # moves: predicted +2,+1,-1 vs actual +1,+2,-1: all three signs agree
+    assert m["direction_acc"] == 1.0
+
+
+def test_persistence_repeats_the_last_known_value_and_skill_compares_with_it():
+    last = np.array([1.0, 2.0])
+    np.testing.assert_array_equal(persistence_forecast(last, 3), [[1, 1, 1], [2, 2, 2]])
+    actual = np.array([[2.0], [4.0]])
+    report = forecast_report(actual, actual + 0.5, actual, last)
+    assert report["persistence_rmse"] == pytest.approx(np.sqrt((1 + 4) / 2))
+    assert report["skill"] == pytest.approx(1 - 0.5 / report["persistence_rmse"])
+    assert report["linear_skill"] == 1.0 and report["n_test"] == 2
+
+
+def linear_series(n=300, seed=0):
+    """x_t random; y_t = 0.5 x_{t-1} - 0.25 x_{t-2} + 0.1: exactly linear in the window."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    y = np.zeros(n)
+    y[2:] = 0.5 * x[1:-1] - 0.25 * x[:-2] + 0.1
+    return torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
+
+
+def datasets(x, y):
+    return [WindowDataset(x[:, None], y, 2, 1, first, count) for first, count in ((2, 200), (202, 48), (250, 50))]
+
+
+def test_linear_baseline_recovers_a_linear_rule():
+    train, val, test = datasets(*linear_series())
+    model = fit_linear_baseline(train, val)
+    np.testing.assert_allclose(model.coef_.ravel(), [-0.25, 0.5], atol=1e-3)
+    _, y_test = test.__getitems__(list(range(len(test))))
+    assert np.sqrt(np.mean((predict_linear(model, test) - y_test.numpy()) ** 2)) < 1e-3
+
+
+def test_linear_baseline_never_sees_test_windows():
+    x, y = linear_series()
+    train, val, test = datasets(x, y)
+    before = fit_linear_baseline(train, val).coef_.copy()
+    x2, y2 = x.clone(), y.clone()
+    x2[250:] += 100.0
+    y2[250:] -= 50.0
+    train2, val2, _ = datasets(x2, y2)
+    np.testing.assert_array_equal(fit_linear_baseline(train2, val2).coef_, before)

@@ -1,0 +1,79 @@
+"""Real trainings through train(cfg): every model, the files a run leaves, eval, TensorBoard."""
+
+import json
+import math
+
+import pandas as pd
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from stockrnn.eval import evaluate_checkpoint
+from stockrnn.train import train
+
+from conftest import compose_config
+
+CONTRACT_METRICS = {"val_rmse", "test_rmse", "test_mae", "test_mape", "test_direction_acc",
+                    "persistence_rmse", "persistence_mae", "skill", "linear_rmse", "linear_mae",
+                    "linear_skill", "n_test", "epochs", "train_seconds"}
+QUICK = ["trainer=cpu", "trainer.max_epochs=2", "data.n_steps=5", "model.hidden_size=8"]
+
+
+def run(tmp_path, overrides):
+    cfg = compose_config(QUICK + overrides, tmp_path)
+    metrics, objects = train(cfg)
+    return cfg, metrics, objects
+
+
+@pytest.mark.parametrize("model", ["rnn", "lstm", "gru", "birnn"])
+def test_every_model_trains_and_leaves_a_complete_run_directory(model, tmp_path):
+    _, metrics, _ = run(tmp_path, [f"model={model}"])
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert CONTRACT_METRICS <= set(written) and written == pytest.approx(metrics)
+    assert all(math.isfinite(v) for v in written.values())
+    assert written["epochs"] == 2 and written["train_seconds"] > 0
+    assert written["n_test"] == 218  # every trading day of 2017 in the embedded series
+    assert written["skill"] == pytest.approx(1 - written["test_rmse"] / written["persistence_rmse"])
+    for name in ("predictions.csv", "predictions.png", "data_split.png", "checkpoints/best.ckpt",
+                 "checkpoints/last.ckpt"):
+        assert (tmp_path / name).is_file(), name
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+    table = pd.read_csv(tmp_path / "predictions.csv")
+    assert list(table.columns) == ["date", "actual", "predicted", "persistence", "linear"]
+    assert len(table) == 218 and table["date"].is_monotonic_increasing
+    assert table["date"].str.startswith("2017").all()
+    rmse = ((table["predicted"] - table["actual"]) ** 2).mean() ** 0.5
+    assert rmse == pytest.approx(written["test_rmse"], rel=1e-4)
+    assert table["persistence"].iloc[1:].tolist() == table["actual"].iloc[:-1].tolist()
+
+
+def test_eval_reproduces_the_training_runs_test_metrics(tmp_path):
+    _, metrics, _ = run(tmp_path / "train", ["model=gru"])
+    eval_cfg = compose_config([f"ckpt_path={tmp_path / 'train/checkpoints/best.ckpt'}"], tmp_path / "eval",
+                              config_name="eval")
+    evaluated = evaluate_checkpoint(eval_cfg)
+    for key in ("val_rmse", "test_rmse", "test_mae", "persistence_rmse", "linear_rmse", "n_test"):
+        assert evaluated[key] == pytest.approx(metrics[key], rel=1e-6), key
+    assert (tmp_path / "eval/metrics.json").is_file() and (tmp_path / "eval/predictions.csv").is_file()
+
+
+def test_tensorboard_holds_losses_test_metrics_hparams_and_figures(tmp_path):
+    run(tmp_path, ["model=lstm"])
+    events = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"images": 0}).Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/loss", "val/loss", "val/rmse", "test/rmse", "test/persistence_rmse", "test/skill",
+            "test/linear_rmse", "hp/val_rmse", "hp/test_rmse"} <= scalars
+    assert {"predictions", "data_split"} <= set(events.Tags()["images"])
+    assert len(events.Scalars("val/rmse")) == 2  # once per epoch, not per step
+    hparams = events.PluginTagToContent("hparams")
+    assert "_hparams_/session_start_info" in hparams and "_hparams_/experiment" in hparams
+
+
+def test_the_mastercard_persistence_baseline_over_2021(tmp_path, mastercard_csv):
+    _, metrics, objects = run(tmp_path, ["experiment=seed_mastercard", f"data.path={mastercard_csv}",
+                                         "trainer.max_epochs=1"])
+    assert metrics["n_test"] == 195
+    assert metrics["persistence_rmse"] == pytest.approx(5.28, abs=0.005)
+    assert metrics["persistence_mae"] == pytest.approx(3.84, abs=0.005)
+    dm = objects["datamodule"]
+    assert dm.splits.train_rows[1] - dm.splits.train_rows[0] == 1259
