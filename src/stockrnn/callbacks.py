@@ -8,16 +8,25 @@ import lightning as L
 
 
 class FitTimer(L.Callback):
-    """Wall seconds of the fit loop: training and validation epochs, not set-up or testing."""
+    """Wall seconds of the fit: each epoch (training plus its validation), not set-up or testing.
+
+    metrics.json's train_seconds is their sum, so train_seconds / epochs is the benchmark's
+    seconds per epoch.
+    """
 
     def __init__(self):
-        self.seconds = 0.0
-        self._started: float | None = None
+        self.epoch_seconds: list[float] = []
+        self._epoch_started: float | None = None
 
-    def on_train_start(self, trainer, pl_module) -> None:
-        self._started = time.perf_counter()
+    @property
+    def seconds(self) -> float:
+        return sum(self.epoch_seconds)
 
-    def on_train_end(self, trainer, pl_module) -> None:
-        if self._started is not None:
-            self.seconds += time.perf_counter() - self._started
-            self._started = None
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._epoch_started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        # Runs after the epoch's validation loop and checkpointing, so both are counted.
+        if self._epoch_started is not None:
+            self.epoch_seconds.append(time.perf_counter() - self._epoch_started)
+            self._epoch_started = None

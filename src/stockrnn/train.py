@@ -54,7 +54,8 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         write_results(evaluation, output_dir, loggers, hparams, trainer.global_step,
                       title=f"{cfg.model.cell} on {datamodule.target}")
         print_results(evaluation.metrics, output_dir)
-    return evaluation.metrics, {"datamodule": datamodule, "model": module, "trainer": trainer}
+    return evaluation.metrics, {"datamodule": datamodule, "model": module, "trainer": trainer,
+                                "fit_timer": fit_timer}
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")

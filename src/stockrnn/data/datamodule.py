@@ -8,12 +8,12 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
 from stockrnn.data.prices import load_embedded, numeric_columns, read_price_csv
 from stockrnn.data.scaling import Scaler
 from stockrnn.data.splits import Splits, WindowRange, split_rows
-from stockrnn.data.windows import WindowDataset, already_batched
+from stockrnn.data.windows import SlicedBatchSampler, WindowDataset, already_batched
 from stockrnn.errors import StockrnnError
 
 
@@ -55,24 +55,30 @@ class StockDataModule(L.LightningDataModule):
             return
         frame = (read_price_csv(self.path, self.date_column) if self.path is not None
                  else load_embedded(self.embedded))
+        self.prepare(frame)
+
+    def prepare(self, frame: pd.DataFrame) -> None:
+        """Split a date-indexed frame, fit the scalers on training rows, keep scaled tensors."""
         self.frame = numeric_columns(frame, list(dict.fromkeys(self.features + [self.target])), self.source)
         self.splits: Splits = split_rows(self.frame.index, *self.bounds, self.n_steps, self.horizon,
                                          self.val_fraction)
         train_first, train_stop = self.splits.train_rows
         if self.feature_scaler is None:  # fit on training dates only
-            self.feature_scaler = Scaler.fit(self.scaler_kind, self.frame[self.features].iloc[train_first:train_stop].to_numpy())
-            self.target_scaler = Scaler.fit(self.scaler_kind, self.frame[[self.target]].iloc[train_first:train_stop].to_numpy())
-        inputs = self.feature_scaler.transform(self.frame[self.features].to_numpy())
-        targets = self.target_scaler.transform(self.frame[[self.target]].to_numpy())[:, 0]
-        self.inputs = torch.as_tensor(inputs, dtype=torch.float32)
-        self.targets = torch.as_tensor(targets, dtype=torch.float32)
+            train = self.frame.iloc[train_first:train_stop]
+            self.feature_scaler = Scaler.fit(self.scaler_kind, train[self.features].to_numpy())
+            self.target_scaler = Scaler.fit(self.scaler_kind, train[[self.target]].to_numpy())
+        column = lambda name: self.frame[name].to_numpy()  # noqa: E731
+        self.inputs = self.feature_scaler.transform_columns([column(f) for f in self.features])
+        self.targets = self.target_scaler.transform_columns([column(self.target)])[:, 0]
 
     def dataset(self, window_range: WindowRange) -> WindowDataset:
         return WindowDataset(self.inputs, self.targets, self.n_steps, self.horizon,
                              window_range.first, window_range.count)
 
     def _loader(self, window_range: WindowRange, shuffle: bool) -> DataLoader:
-        return DataLoader(self.dataset(window_range), batch_size=self.batch_size, shuffle=shuffle,
+        dataset = self.dataset(window_range)
+        order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+        return DataLoader(dataset, batch_sampler=SlicedBatchSampler(order, self.batch_size, drop_last=False),
                           collate_fn=already_batched)
 
     def train_dataloader(self) -> DataLoader:

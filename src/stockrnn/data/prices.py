@@ -88,8 +88,9 @@ def numeric_columns(frame: pd.DataFrame, columns: list[str], source: str) -> pd.
                 f"{source}: column '{column}' has {int(missing_rows.sum())} missing or non-numeric "
                 f"values (first on {first})"
             )
-        out[column] = values.astype("float64")
-    return pd.DataFrame(out, index=frame.index)
+        out[column] = values.to_numpy(dtype="float64")
+    # copy=False: no consolidated copy of a possibly very long series.
+    return pd.DataFrame(out, index=frame.index, copy=False)
 
 
 def load_embedded(name: str) -> pd.DataFrame:

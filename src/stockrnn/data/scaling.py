@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from stockrnn.errors import StockrnnError
 
@@ -34,8 +35,13 @@ class Scaler:
         scale = np.where(scale > 0, scale, 1.0)  # a constant column maps to 0, not to NaN
         return cls(kind, tuple(map(float, offset)), tuple(map(float, scale)))
 
-    def transform(self, values: np.ndarray) -> np.ndarray:
-        return (values - np.asarray(self.offset)) / np.asarray(self.scale)
+    def transform_columns(self, columns: list[np.ndarray]) -> torch.Tensor:
+        """Scale columns straight into one float32 (rows x columns) tensor, in place: no float64
+        temporaries the size of the series."""
+        out = torch.empty(len(columns[0]), len(columns), dtype=torch.float32)
+        for j, column in enumerate(columns):
+            out[:, j] = torch.from_numpy(column)
+        return out.sub_(torch.tensor(self.offset)).div_(torch.tensor(self.scale))
 
     def inverse(self, values: np.ndarray) -> np.ndarray:
         return values * np.asarray(self.scale) + np.asarray(self.offset)

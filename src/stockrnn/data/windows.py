@@ -7,7 +7,7 @@ materialises points x n_steps: `unfold` gives views and a batch gathers only its
 from __future__ import annotations
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import BatchSampler, Dataset, RandomSampler, SequentialSampler
 
 
 class WindowDataset(Dataset):
@@ -41,6 +41,32 @@ class WindowDataset(Dataset):
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         # DataLoader calls this with a whole batch of indices: one gather, no per-sample collate.
         return self._gather(indices)
+
+
+class SlicedBatchSampler(BatchSampler):
+    """BatchSampler that yields each batch as a slice of one index tensor.
+
+    The stock BatchSampler builds a Python list of ints per batch and RandomSampler a list of
+    every index per epoch: a visible cost per step at small batches and hundreds of MB for a
+    series of millions of windows. The order is the same as theirs: RandomSampler's permutation
+    (drawn the same way from the same seed) or plain time order. Any other sampler, such as the
+    DistributedSampler Lightning puts in for DDP by re-creating this class, is read as it is.
+    """
+
+    def __iter__(self):
+        yield from self.index_order().split(self.batch_size)[:len(self)]
+
+    def index_order(self) -> torch.Tensor:
+        sampler, n = self.sampler, len(self.sampler)
+        if type(sampler) is RandomSampler and not sampler.replacement and n == len(sampler.data_source):
+            generator = sampler.generator
+            if generator is None:  # what RandomSampler.__iter__ does, so seeds give the same order
+                generator = torch.Generator()
+                generator.manual_seed(int(torch.empty((), dtype=torch.int64).random_().item()))
+            return torch.randperm(n, generator=generator)
+        if type(sampler) is SequentialSampler:
+            return torch.arange(n)
+        return torch.as_tensor(list(sampler), dtype=torch.int64)
 
 
 def already_batched(batch):

@@ -1,0 +1,212 @@
+"""Benchmarks: the project's fit against a hand-written PyTorch loop, windowing at scale, sweeps.
+
+    python scripts/benchmark.py --out FILE [--epochs N] [--accelerator cpu|gpu] [--skip ROW ...]
+
+Writes a JSON list of rows (each with a `name`) and prints them as a table. Speed rows compare
+median seconds per epoch (training plus validation) measured in this one process, so only their
+ratio means anything on a shared, noisy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MASTERCARD_CSV = REPO_ROOT.parent / "shared" / "data" / "Mastercard_stock_history.csv"
+MODELS = ("rnn", "lstm", "gru", "birnn")
+# The tutorial's setting and a large one where the network's arithmetic dominates.
+SETTINGS = {
+    "tutorial": {"n_steps": 3, "batch_size": 10, "hidden_size": 32, "num_layers": 1},
+    "large": {"n_steps": 64, "batch_size": 256, "hidden_size": 128, "num_layers": 2},
+}
+TARGET_RATIO = {"tutorial": 1.3, "large": 1.1}
+
+
+def compose_run(overrides: list[str], output_dir: str):
+    from hydra import compose, initialize_config_dir
+
+    from stockrnn.utils.config import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose("train", overrides=[f"paths.output_dir={output_dir}", *overrides])
+
+
+def data_overrides() -> tuple[list[str], str]:
+    if MASTERCARD_CSV.is_file():
+        return ["experiment=seed_mastercard", f"data.path={MASTERCARD_CSV}"], "mastercard"
+    return ["data.n_steps=3"], "embedded msft"  # the tutorial's CSV is absent: the default series
+
+
+def project_fit(model: str, setting: dict, epochs: int, accelerator: str):
+    """A real `stockrnn.train` run with its default callbacks, progress bar and TensorBoard."""
+    from stockrnn.train import train
+
+    data, _ = data_overrides()
+    overrides = data + [
+        f"model={model}", f"data.n_steps={setting['n_steps']}", f"data.batch_size={setting['batch_size']}",
+        f"model.hidden_size={setting['hidden_size']}", f"model.num_layers={setting['num_layers']}",
+        f"trainer.max_epochs={epochs}", f"trainer.accelerator={accelerator}",
+        "callbacks.early_stopping.patience=100000",  # keep the callback, never stop early
+    ]
+    with tempfile.TemporaryDirectory() as output_dir:
+        _, objects = train(compose_run(overrides, output_dir))
+    return objects
+
+
+def plain_loop(datamodule, hparams: dict, epochs: int, device: torch.device) -> list[float]:
+    """The tutorial's loop: TensorDataset + DataLoader, Adam, MSE, validation with .item()."""
+    from stockrnn.models.network import RecurrentNetwork
+
+    def tensors(window_range):
+        x, y = datamodule.dataset(window_range).__getitems__(list(range(window_range.count)))
+        return x.contiguous(), y.contiguous()
+
+    train_loader = DataLoader(TensorDataset(*tensors(datamodule.splits.train)),
+                              batch_size=datamodule.batch_size, shuffle=True)
+    val_loader = DataLoader(TensorDataset(*tensors(datamodule.splits.val)), batch_size=datamodule.batch_size)
+    network = RecurrentNetwork(**{k: hparams[k] for k in (
+        "n_features", "horizon", "cell", "hidden_size", "num_layers", "dropout", "bidirectional",
+        "nonlinearity")}).to(device)
+    optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
+    loss_fn = nn.MSELoss()
+    seconds = []
+    for _ in range(epochs):
+        started = time.perf_counter()
+        network.train()
+        for x, y in train_loader:
+            x, y = x.to(device), y.to(device)
+            optimizer.zero_grad()
+            loss = loss_fn(network(x), y)
+            loss.backward()
+            optimizer.step()
+        network.eval()
+        val_loss = 0.0
+        with torch.no_grad():
+            for x, y in val_loader:
+                val_loss += loss_fn(network(x.to(device)), y.to(device)).item()
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def speed_rows(epochs: int, accelerator: str) -> list[dict]:
+    device = torch.device("cuda" if accelerator == "gpu" else "cpu")
+    _, data_name = data_overrides()
+    rows = []
+    for setting_name, setting in SETTINGS.items():
+        for model in MODELS:
+            objects = project_fit(model, setting, epochs, accelerator)
+            project = statistics.median(objects["fit_timer"].epoch_seconds)
+            plain = statistics.median(plain_loop(objects["datamodule"], dict(objects["model"].hparams),
+                                                 epochs, device))
+            rows.append({"name": f"speed/{setting_name}/{model}", "data": data_name,
+                         "device": accelerator, **setting, "epochs": epochs,
+                         "project_s_per_epoch": round(project, 4), "plain_s_per_epoch": round(plain, 4),
+                         "ratio": round(project / plain, 3), "target_ratio": TARGET_RATIO[setting_name]})
+            print(f"  {rows[-1]['name']}: ratio {rows[-1]['ratio']}", file=sys.stderr)
+    return rows
+
+
+def resident_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def windowing_child(points: int, n_steps: int) -> dict:
+    """Run in a fresh process: split, scale and window a `points`-long series; peak memory above
+    what the process held before the series existed."""
+    from stockrnn.data.datamodule import StockDataModule
+
+    baseline = resident_mb()
+    peak = [baseline]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], resident_mb())
+            time.sleep(0.001)
+
+    # One row per minute: 10 million trading days would pass pandas' last representable date.
+    dates = pd.date_range("2000-01-03", periods=points, freq="min", name="date")
+    values = 100 + np.cumsum(np.random.default_rng(0).normal(0, 0.01, points))
+    frame = pd.DataFrame({"High": values}, index=dates)
+    series_mb = (frame.memory_usage(index=True, deep=True).sum()) / 2**20
+    span = dates[-1] - dates[0]
+    bound = lambda share: (dates[0] + span * share).strftime("%Y-%m-%d")  # noqa: E731
+    datamodule = StockDataModule(features=["High"], target="High", path="(benchmark)",
+                                 train_start=bound(0), train_end=bound(0.7), test_start=bound(0.72),
+                                 test_end=bound(1.0), n_steps=n_steps, batch_size=256)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    datamodule.prepare(frame)
+    loaders = [datamodule.train_dataloader(), datamodule.val_dataloader(), datamodule.test_dataloader()]
+    first_batches = [next(iter(loader)) for loader in loaders]  # the windows are usable
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    assert all(x.shape[1] == n_steps for x, _ in first_batches)
+    counts = [len(loader.dataset) for loader in loaders]
+    return {"name": "windowing", "points": points, "n_steps": n_steps, "windows": sum(counts),
+            "seconds": round(seconds, 3), "peak_mb": round(peak[0] - baseline, 1),
+            "series_mb": round(series_mb, 1), "peak_over_series": round((peak[0] - baseline) / series_mb, 2),
+            "targets": "seconds < 2, peak_over_series < 3"}
+
+
+def windowing_row(points: int, n_steps: int) -> dict:
+    """In a subprocess, so earlier benchmarks' memory does not blur the peak."""
+    result = subprocess.run([sys.executable, __file__, "--windowing-child", str(points), str(n_steps)],
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def print_table(rows: list[dict]) -> None:
+    for row in rows:
+        print("  ".join(f"{k}={v}" for k, v in row.items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="JSON file to write")
+    parser.add_argument("--epochs", type=int, default=15, help="epochs per fit; the median is reported")
+    parser.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu")
+    parser.add_argument("--points", type=int, default=10_000_000, help="series length for windowing")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["speed", "windowing", "sweep"])
+    parser.add_argument("--windowing-child", nargs=2, type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.windowing_child:
+        print(json.dumps(windowing_child(*args.windowing_child)))
+        return
+
+    torch.set_num_threads(1)  # the measured setting: one torch thread, as a sweep job would run
+    rows = []
+    if "windowing" not in args.skip:
+        rows.append(windowing_row(args.points, 64))
+    if "speed" not in args.skip:
+        rows += speed_rows(args.epochs, args.accelerator)
+    if "sweep" not in args.skip:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from sweep_benchmark import joblib_sweep_row
+
+        rows.append(joblib_sweep_row())
+    print_table(rows)
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
