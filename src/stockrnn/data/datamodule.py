@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 from stockrnn.data.prices import load_embedded, numeric_columns, read_price_csv
 from stockrnn.data.scaling import Scaler
 from stockrnn.data.splits import Splits, WindowRange, split_rows
-from stockrnn.data.windows import SlicedBatchSampler, WindowDataset, already_batched
+from stockrnn.data.windows import SlicedBatchSampler, SplitIntoMinibatches, WindowDataset, already_batched
 from stockrnn.errors import StockrnnError
 
 
@@ -29,7 +29,8 @@ class SplitTargets:
 class StockDataModule(L.LightningDataModule):
     def __init__(self, features: list[str], target: str, train_start, train_end, test_start,
                  test_end, n_steps: int, horizon: int = 1, val_fraction: float = 0.2,
-                 batch_size: int = 32, scaler: str = "minmax", shuffle_train: bool = True,
+                 batch_size: int = 32, batches_per_step: int = 16, scaler: str = "minmax",
+                 shuffle_train: bool = True,
                  path: str | None = None, embedded: str | None = None, date_column: str = "Date"):
         super().__init__()
         self.save_hyperparameters()  # stored in checkpoints: eval and predict rebuild the data from it
@@ -40,7 +41,8 @@ class StockDataModule(L.LightningDataModule):
         self.features, self.target = list(features), target
         self.bounds = (train_start, train_end, test_start, test_end)
         self.n_steps, self.horizon, self.val_fraction = n_steps, horizon, val_fraction
-        self.batch_size, self.scaler_kind, self.shuffle_train = batch_size, scaler, shuffle_train
+        self.batch_size, self.batches_per_step = batch_size, batches_per_step
+        self.scaler_kind, self.shuffle_train = scaler, shuffle_train
         # Set by load_state_dict when evaluating a checkpoint: then the stored scalers are used.
         self.feature_scaler: Scaler | None = None
         self.target_scaler: Scaler | None = None
@@ -75,20 +77,22 @@ class StockDataModule(L.LightningDataModule):
         return WindowDataset(self.inputs, self.targets, self.n_steps, self.horizon,
                              window_range.first, window_range.count)
 
-    def _loader(self, window_range: WindowRange, shuffle: bool) -> DataLoader:
+    def _loader(self, window_range: WindowRange, shuffle: bool, collate_fn) -> DataLoader:
+        """Batches of batches_per_step minibatches, read in one gather (see Forecaster)."""
         dataset = self.dataset(window_range)
         order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-        return DataLoader(dataset, batch_sampler=SlicedBatchSampler(order, self.batch_size, drop_last=False),
-                          collate_fn=already_batched)
+        batches = SlicedBatchSampler(order, self.batch_size * self.batches_per_step, drop_last=False)
+        return DataLoader(dataset, batch_sampler=batches, collate_fn=collate_fn)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.splits.train, shuffle=self.shuffle_train)
+        """Each item: a list of minibatches of batch_size windows, one optimizer step each."""
+        return self._loader(self.splits.train, self.shuffle_train, SplitIntoMinibatches(self.batch_size))
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.splits.val, shuffle=False)
+        return self._loader(self.splits.val, False, already_batched)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.splits.test, shuffle=False)
+        return self._loader(self.splits.test, False, already_batched)
 
     def predict_dataloader(self) -> DataLoader:
         return self.test_dataloader()

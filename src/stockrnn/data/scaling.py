@@ -40,7 +40,7 @@ class Scaler:
         temporaries the size of the series."""
         out = torch.empty(len(columns[0]), len(columns), dtype=torch.float32)
         for j, column in enumerate(columns):
-            out[:, j] = torch.from_numpy(column)
+            out.numpy()[:, j] = column  # numpy casts float64 -> float32 while copying
         return out.sub_(torch.tensor(self.offset)).div_(torch.tensor(self.scale))
 
     def inverse(self, values: np.ndarray) -> np.ndarray:

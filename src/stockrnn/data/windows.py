@@ -72,3 +72,14 @@ class SlicedBatchSampler(BatchSampler):
 def already_batched(batch):
     """collate_fn for a DataLoader over WindowDataset: __getitems__ already returns the batch."""
     return batch
+
+
+class SplitIntoMinibatches:
+    """collate_fn: one gathered (x, y) of several minibatches -> their list, in order."""
+
+    def __init__(self, batch_size: int):
+        self.batch_size = batch_size
+
+    def __call__(self, batch):
+        x, y = batch
+        return list(zip(x.split(self.batch_size), y.split(self.batch_size)))
