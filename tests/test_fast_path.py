@@ -20,10 +20,6 @@ def datamodule(path, batches_per_step: int) -> StockDataModule:
     return dm
 
 
-def all_windows(dataset):
-    return dataset.__getitems__(list(range(len(dataset))))
-
-
 @pytest.mark.parametrize("shuffle", [True, False])
 def test_fast_path_minibatches_equal_a_plain_dataloaders_in_order(prices_csv, shuffle):
     dm = datamodule(prices_csv, batches_per_step=16)
@@ -31,20 +27,19 @@ def test_fast_path_minibatches_equal_a_plain_dataloaders_in_order(prices_csv, sh
     torch.manual_seed(3)
     fast = [mb for chunk in dm.train_dataloader() for mb in chunk]
     torch.manual_seed(3)
-    plain = list(DataLoader(TensorDataset(*all_windows(dm.dataset(dm.splits.train))), batch_size=8,
+    plain = list(DataLoader(TensorDataset(*dm.dataset(dm.splits.train).all_windows()), batch_size=8,
                             shuffle=shuffle))
     assert len(fast) == len(plain) == -(-dm.splits.train.count // 8)
-    for (x_fast, y_fast), (x_plain, y_plain) in zip(fast, plain):
-        torch.testing.assert_close(x_fast, x_plain, rtol=0, atol=0)
-        torch.testing.assert_close(y_fast, y_plain, rtol=0, atol=0)
+    for fast_parts, plain_parts in zip(fast, plain):
+        for fast_part, plain_part in zip(fast_parts, plain_parts, strict=True):
+            torch.testing.assert_close(fast_part, plain_part, rtol=0, atol=0)
 
 
 def test_validation_batches_cover_the_validation_windows_in_time_order(prices_csv):
     dm = datamodule(prices_csv, batches_per_step=4)
-    x, y = (torch.cat(parts) for parts in zip(*dm.val_dataloader()))
-    expected_x, expected_y = all_windows(dm.dataset(dm.splits.val))
-    torch.testing.assert_close(x, expected_x, rtol=0, atol=0)
-    torch.testing.assert_close(y, expected_y, rtol=0, atol=0)
+    parts = [torch.cat(part) for part in zip(*dm.val_dataloader())]
+    for part, expected in zip(parts, dm.dataset(dm.splits.val).all_windows(), strict=True):
+        torch.testing.assert_close(part, expected, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
@@ -63,10 +58,10 @@ def test_a_lightning_fit_reaches_the_weights_of_a_plain_loop(prices_csv, cell):
               num_sanity_val_steps=0).fit(module, datamodule=dm)
 
     torch.manual_seed(1)
-    loader = DataLoader(TensorDataset(*all_windows(dm.dataset(dm.splits.train))), batch_size=8, shuffle=True)
+    loader = DataLoader(TensorDataset(*dm.dataset(dm.splits.train).all_windows()), batch_size=8, shuffle=True)
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
     for _ in range(2):
-        for x, y in loader:
+        for x, y, _ in loader:
             optimizer.zero_grad()
             torch.nn.functional.mse_loss(network(x), y).backward()
             torch.nn.utils.clip_grad_norm_(network.parameters(), 0.5)

@@ -48,7 +48,7 @@ def test_linear_baseline_recovers_a_linear_rule():
     train, val, test = datasets(*linear_series())
     model = fit_linear_baseline(train, val)
     np.testing.assert_allclose(model.coef_.ravel(), [-0.25, 0.5], atol=1e-3)
-    _, y_test = test.__getitems__(list(range(len(test))))
+    _, y_test, _ = test.all_windows()
     assert np.sqrt(np.mean((predict_linear(model, test) - y_test.numpy()) ** 2)) < 1e-3
 
 

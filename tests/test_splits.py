@@ -52,7 +52,7 @@ def test_scaler_comes_from_training_dates_only(prices_csv, tmp_path):
     changed = tmp_path / "changed.csv"
     frame.to_csv(changed, index=False)
     other = datamodule(changed)
-    assert other.feature_scaler == dm.feature_scaler and other.target_scaler == dm.target_scaler
+    assert other.feature_scaler == dm.feature_scaler and other.target_codec == dm.target_codec
 
 
 def test_windows_respect_the_split_dates(prices_csv):
@@ -76,9 +76,9 @@ def test_windows_respect_the_split_dates(prices_csv):
 def test_validation_and_test_loaders_keep_time_order(prices_csv):
     dm = datamodule(prices_csv)
     for loader, window_range in ((dm.val_dataloader(), dm.splits.val), (dm.test_dataloader(), dm.splits.test)):
-        targets = np.concatenate([y[:, 0].numpy() for _, y in loader])
-        expected = dm.targets[window_range.first:window_range.stop].numpy()
-        np.testing.assert_array_equal(targets, expected)
+        anchors = np.concatenate([anchor.numpy() for _, _, anchor in loader])
+        expected = dm.target_prices[window_range.first - 1:window_range.stop - 1].numpy()
+        np.testing.assert_array_equal(anchors, expected)
 
 
 def test_every_test_day_is_forecast_once(prices_csv):

@@ -18,17 +18,13 @@ def split_sequence(sequence, n_steps):
     return np.array(X), np.array(y)
 
 
-def all_windows(dataset):
-    return dataset.__getitems__(list(range(len(dataset))))
-
-
 def test_windows_equal_the_tutorials_split_sequence():
     series = np.random.default_rng(0).normal(size=50).astype(np.float32)
     for n_steps in (1, 3, 10):
         expected_x, expected_y = split_sequence(series, n_steps)
         t = torch.from_numpy(series)
         dataset = WindowDataset(t[:, None], t, n_steps, 1, n_steps, len(series) - n_steps)
-        x, y = all_windows(dataset)
+        x, y, _ = dataset.all_windows()
         np.testing.assert_array_equal(x[..., 0].numpy(), expected_x)
         np.testing.assert_array_equal(y[:, 0].numpy(), expected_y)
 
@@ -44,9 +40,10 @@ def test_window_r_reads_the_rows_before_r_and_forecasts_r_onwards():
     inputs = torch.arange(30.0).reshape(15, 2)  # row i holds (2i, 2i+1)
     targets = torch.arange(15.0) * 100
     dataset = WindowDataset(inputs, targets, n_steps=4, horizon=3, first_target_row=6, length=5)
-    x, y = dataset[0]
+    x, y, anchor = dataset[0]
     torch.testing.assert_close(x, inputs[2:6])
     torch.testing.assert_close(y, targets[6:9])
+    assert anchor == targets[5]
     assert dataset.target_rows().tolist() == [6, 7, 8, 9, 10]
 
 
@@ -54,6 +51,5 @@ def test_a_batched_gather_equals_the_single_windows_stacked():
     inputs = torch.randn(40, 3)
     dataset = WindowDataset(inputs, inputs[:, 1], 5, 2, 7, 20)
     picked = [4, 0, 19, 7]
-    x, y = dataset.__getitems__(picked)
-    torch.testing.assert_close(x, torch.stack([dataset[i][0] for i in picked]))
-    torch.testing.assert_close(y, torch.stack([dataset[i][1] for i in picked]))
+    for part, batched in enumerate(dataset.__getitems__(picked)):
+        torch.testing.assert_close(batched, torch.stack([dataset[i][part] for i in picked]))

@@ -11,7 +11,7 @@ ALPHAS = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
 
 def flat_windows(dataset: WindowDataset) -> tuple[np.ndarray, np.ndarray]:
-    x, y = dataset.__getitems__(list(range(len(dataset))))
+    x, y, _ = dataset.all_windows()
     return x.reshape(len(dataset), -1).double().numpy(), y.double().numpy()
 
 

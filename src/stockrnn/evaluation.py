@@ -24,7 +24,7 @@ class Evaluation:
 def predict_scaled(module: Forecaster, loader) -> np.ndarray:
     """Scaled predictions for every window of `loader`, in its (time) order."""
     module.eval()
-    outputs = [module(x.to(module.device)).cpu() for x, _ in loader]
+    outputs = [module(x.to(module.device)).cpu() for x, *_ in loader]
     return torch.cat(outputs).double().numpy()
 
 
@@ -32,11 +32,11 @@ def evaluate(module: Forecaster, datamodule: StockDataModule) -> Evaluation:
     """val_rmse and the test report for the module's current weights."""
     splits = datamodule.splits
     val = datamodule.split_targets(splits.val)
-    val_pred = datamodule.to_price(predict_scaled(module, datamodule.val_dataloader()))
+    val_pred = datamodule.to_price(predict_scaled(module, datamodule.val_dataloader()), val.last_known)
     test = datamodule.split_targets(splits.test)
-    test_pred = datamodule.to_price(predict_scaled(module, datamodule.test_dataloader()))
+    test_pred = datamodule.to_price(predict_scaled(module, datamodule.test_dataloader()), test.last_known)
     linear = fit_linear_baseline(datamodule.dataset(splits.train), datamodule.dataset(splits.val))
-    linear_pred = datamodule.to_price(predict_linear(linear, datamodule.dataset(splits.test)))
+    linear_pred = datamodule.to_price(predict_linear(linear, datamodule.dataset(splits.test)), test.last_known)
 
     metrics = {"val_rmse": error_metrics(val.actual, val_pred, val.last_known)["rmse"]}
     metrics |= forecast_report(test.actual, test_pred, linear_pred, test.last_known)

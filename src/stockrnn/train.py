@@ -36,7 +36,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")  # bad data fails here, before anything is written
     module = instantiate(cfg.model, n_features=datamodule.n_features, horizon=datamodule.horizon,
-                         price_scale=datamodule.price_scale)
+                         target_codec=datamodule.target_codec.to_dict())
     fit_timer = FitTimer()
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=instantiate_all(cfg.get("callbacks")) + [fit_timer],

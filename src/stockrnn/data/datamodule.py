@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
 from stockrnn.data.prices import load_embedded, numeric_columns, read_price_csv
 from stockrnn.data.scaling import Scaler
+from stockrnn.data.targets import TargetCodec
 from stockrnn.data.splits import Splits, WindowRange, split_rows
 from stockrnn.data.windows import SlicedBatchSampler, SplitIntoMinibatches, WindowDataset, already_batched
 from stockrnn.errors import StockrnnError
@@ -30,7 +31,7 @@ class StockDataModule(L.LightningDataModule):
     def __init__(self, features: list[str], target: str, train_start, train_end, test_start,
                  test_end, n_steps: int, horizon: int = 1, val_fraction: float = 0.2,
                  batch_size: int = 32, batches_per_step: int = 16, scaler: str = "minmax",
-                 shuffle_train: bool = True,
+                 transform: str = "level", shuffle_train: bool = True,
                  path: str | None = None, embedded: str | None = None, date_column: str = "Date"):
         super().__init__()
         self.save_hyperparameters()  # stored in checkpoints: eval and predict rebuild the data from it
@@ -42,10 +43,10 @@ class StockDataModule(L.LightningDataModule):
         self.bounds = (train_start, train_end, test_start, test_end)
         self.n_steps, self.horizon, self.val_fraction = n_steps, horizon, val_fraction
         self.batch_size, self.batches_per_step = batch_size, batches_per_step
-        self.scaler_kind, self.shuffle_train = scaler, shuffle_train
+        self.scaler_kind, self.transform, self.shuffle_train = scaler, transform, shuffle_train
         # Set by load_state_dict when evaluating a checkpoint: then the stored scalers are used.
         self.feature_scaler: Scaler | None = None
-        self.target_scaler: Scaler | None = None
+        self.target_codec: TargetCodec | None = None
         self.frame: pd.DataFrame | None = None
 
     @property
@@ -68,14 +69,14 @@ class StockDataModule(L.LightningDataModule):
         if self.feature_scaler is None:  # fit on training dates only
             train = self.frame.iloc[train_first:train_stop]
             self.feature_scaler = Scaler.fit(self.scaler_kind, train[self.features].to_numpy())
-            self.target_scaler = Scaler.fit(self.scaler_kind, train[[self.target]].to_numpy())
+            self.target_codec = TargetCodec.fit(self.transform, self.scaler_kind, train[self.target].to_numpy())
         column = lambda name: self.frame[name].to_numpy()  # noqa: E731
         self.inputs = self.feature_scaler.transform_columns([column(f) for f in self.features])
-        self.targets = self.target_scaler.transform_columns([column(self.target)])[:, 0]
+        self.target_prices = torch.from_numpy(column(self.target).astype(np.float32))
 
     def dataset(self, window_range: WindowRange) -> WindowDataset:
-        return WindowDataset(self.inputs, self.targets, self.n_steps, self.horizon,
-                             window_range.first, window_range.count)
+        return WindowDataset(self.inputs, self.target_prices, self.n_steps, self.horizon,
+                             window_range.first, window_range.count, self.target_codec)
 
     def _loader(self, window_range: WindowRange, shuffle: bool, collate_fn) -> DataLoader:
         """Batches of batches_per_step minibatches, read in one gather (see Forecaster)."""
@@ -97,13 +98,9 @@ class StockDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         return self.test_dataloader()
 
-    @property
-    def price_scale(self) -> float:
-        """Price units per scaled target unit: turns a scaled RMSE into a price RMSE."""
-        return self.target_scaler.scale[0]
-
-    def to_price(self, scaled: np.ndarray) -> np.ndarray:
-        return self.target_scaler.inverse(np.asarray(scaled, dtype=np.float64)[..., None])[..., 0]
+    def to_price(self, encoded: np.ndarray, last_known: np.ndarray) -> np.ndarray:
+        """Network outputs (windows x horizon) -> prices, given each window's last known price."""
+        return self.target_codec.decode(np.asarray(encoded, dtype=np.float64), last_known)
 
     def split_targets(self, window_range: WindowRange) -> SplitTargets:
         rows = np.arange(window_range.first, window_range.stop)
@@ -119,7 +116,7 @@ class StockDataModule(L.LightningDataModule):
         """Stored in every checkpoint: what a later eval or predict needs to scale new data."""
         return {"features": self.features, "target": self.target,
                 "feature_scaler": self.feature_scaler.to_dict(),
-                "target_scaler": self.target_scaler.to_dict()}
+                "target_codec": self.target_codec.to_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         if list(state["features"]) != self.features or state["target"] != self.target:
@@ -128,4 +125,4 @@ class StockDataModule(L.LightningDataModule):
                 f"not {self.features} -> {self.target}"
             )
         self.feature_scaler = Scaler.from_dict(state["feature_scaler"])
-        self.target_scaler = Scaler.from_dict(state["target_scaler"])
+        self.target_codec = TargetCodec(**state["target_codec"])

@@ -9,16 +9,24 @@ from __future__ import annotations
 import torch
 from torch.utils.data import BatchSampler, Dataset, RandomSampler, SequentialSampler
 
+from stockrnn.data.targets import TargetCodec
+
 
 class WindowDataset(Dataset):
-    """Windows whose first target row runs over [first_target_row, first_target_row + len)."""
+    """Windows whose first target row runs over [first_target_row, first_target_row + len).
 
-    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor, n_steps: int, horizon: int,
-                 first_target_row: int, length: int):
-        assert first_target_row >= n_steps and first_target_row + length + horizon - 1 <= len(targets)
-        # inputs: rows x features; targets: rows. unfold adds the window axis last, hence transpose.
+    An item is (inputs: n_steps x features, targets: horizon, anchor): the anchor is the target's
+    last known price (the row before the first target), which persistence repeats and from which
+    a change-type codec measures the targets. Without a codec, targets are returned as stored.
+    """
+
+    def __init__(self, inputs: torch.Tensor, target_prices: torch.Tensor, n_steps: int, horizon: int,
+                 first_target_row: int, length: int, codec: TargetCodec | None = None):
+        assert first_target_row >= n_steps and first_target_row + length + horizon - 1 <= len(target_prices)
+        # inputs: rows x features; unfold adds the window axis last, hence the transpose.
         self.input_windows = inputs.unfold(0, n_steps, 1).transpose(1, 2)  # (rows-n+1, n, features)
-        self.target_windows = targets.unfold(0, horizon, 1)  # (rows-h+1, horizon)
+        self.target_windows = target_prices.unfold(0, horizon, 1)  # (rows-h+1, horizon)
+        self.target_prices, self.codec = target_prices, codec
         self.n_steps, self.horizon = n_steps, horizon
         self.first_target_row, self.length = first_target_row, length
 
@@ -29,18 +37,23 @@ class WindowDataset(Dataset):
         """Row of each window's first target, in window order."""
         return torch.arange(self.first_target_row, self.first_target_row + self.length)
 
-    def _gather(self, index) -> tuple[torch.Tensor, torch.Tensor]:
+    def _gather(self, index) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rows = self.first_target_row + torch.as_tensor(index)
-        return self.input_windows[rows - self.n_steps], self.target_windows[rows]
+        prices, anchor = self.target_windows[rows], self.target_prices[rows - 1]
+        targets = prices if self.codec is None else self.codec.encode(prices, anchor)
+        return self.input_windows[rows - self.n_steps], targets, anchor
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if not 0 <= i < self.length:
             raise IndexError(i)
         return self._gather(i)
 
-    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitems__(self, indices) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # DataLoader calls this with a whole batch of indices: one gather, no per-sample collate.
         return self._gather(indices)
+
+    def all_windows(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self._gather(torch.arange(self.length))
 
 
 class SlicedBatchSampler(BatchSampler):
@@ -75,11 +88,10 @@ def already_batched(batch):
 
 
 class SplitIntoMinibatches:
-    """collate_fn: one gathered (x, y) of several minibatches -> their list, in order."""
+    """collate_fn: one gathered (x, y, anchor) of several minibatches -> their list, in order."""
 
     def __init__(self, batch_size: int):
         self.batch_size = batch_size
 
     def __call__(self, batch):
-        x, y = batch
-        return list(zip(x.split(self.batch_size), y.split(self.batch_size)))
+        return list(zip(*(part.split(self.batch_size) for part in batch)))

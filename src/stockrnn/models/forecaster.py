@@ -10,13 +10,14 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from stockrnn.data.targets import TargetCodec
 from stockrnn.models.network import RecurrentNetwork
 
 
 class Forecaster(L.LightningModule):
     def __init__(self, n_features: int, horizon: int = 1, cell: str = "lstm", hidden_size: int = 64,
                  num_layers: int = 1, dropout: float = 0.0, bidirectional: bool = False,
-                 nonlinearity: str = "tanh", price_scale: float = 1.0,
+                 nonlinearity: str = "tanh", target_codec: dict | None = None,
                  gradient_clip_val: float | None = 1.0, gradient_clip_algorithm: str = "norm",
                  optimizer: Callable | None = None, scheduler: Callable | None = None):
         super().__init__()
@@ -25,6 +26,8 @@ class Forecaster(L.LightningModule):
         self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
         self.network = RecurrentNetwork(n_features, horizon, cell, hidden_size, num_layers, dropout,
                                         bidirectional, nonlinearity)
+        # Decodes outputs to prices for val/rmse; the identity when the module is used bare.
+        self.codec = TargetCodec(**(target_codec or {"transform": "level", "offset": 0.0, "scale": 1.0}))
         self.optimizer_factory = optimizer or torch.optim.Adam
         self.scheduler_factory = scheduler
         self.loss_fn = nn.MSELoss()
@@ -37,7 +40,7 @@ class Forecaster(L.LightningModule):
         # Losses are summed on the device and logged once per epoch: per-step self.log is the
         # other large fixed cost (see the performance notes).
         self._train_sum, self._train_batches = torch.zeros(()), 0
-        self._val_sse, self._val_count = torch.zeros(()), 0
+        self._val_sums, self._val_count = torch.zeros(2), 0  # squared errors: scaled, in prices
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.network(x)
@@ -45,7 +48,7 @@ class Forecaster(L.LightningModule):
     def training_step(self, minibatches: list[tuple[torch.Tensor, torch.Tensor]], batch_idx: int) -> None:
         optimizer = self.optimizers()
         clip = self.hparams.gradient_clip_val
-        for x, y in minibatches:
+        for x, y, _ in minibatches:
             loss = self.loss_fn(self(x), y)
             optimizer.zero_grad()
             self.manual_backward(loss)
@@ -73,22 +76,22 @@ class Forecaster(L.LightningModule):
             scheduler.step()
 
     def validation_step(self, batch, batch_idx) -> None:
-        x, y = batch
-        error = self(x) - y
-        self._val_sse = self._val_sse.to(error.device) + error.pow(2).sum().detach()
-        self._val_count += error.numel()
+        x, y, anchor = batch
+        predicted = self(x)
+        price_error = self.codec.decode(predicted, anchor) - self.codec.decode(y, anchor)
+        sums = torch.stack([(predicted - y).pow(2).sum(), price_error.pow(2).sum()]).detach()
+        self._val_sums = self._val_sums.to(sums.device) + sums
+        self._val_count += y.numel()
 
     def on_validation_epoch_end(self) -> None:
         if self._val_count:
-            mse = self._val_sse / self._val_count
-            self.log("val/loss", mse, sync_dist=True)
-            # A linear scaler makes a price error the scaled error times the target's scale.
-            self.log("val/rmse", mse.sqrt() * self.hparams.price_scale, sync_dist=True, prog_bar=True)
-        self._val_sse, self._val_count = torch.zeros((), device=self.device), 0
+            scaled_sse, price_sse = self._val_sums / self._val_count
+            self.log("val/loss", scaled_sse, sync_dist=True)
+            self.log("val/rmse", price_sse.sqrt(), sync_dist=True, prog_bar=True)
+        self._val_sums, self._val_count = torch.zeros(2, device=self.device), 0
 
     def predict_step(self, batch, batch_idx) -> torch.Tensor:
-        x, _ = batch
-        return self(x)
+        return self(batch[0])
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(params=self.parameters())

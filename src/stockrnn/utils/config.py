@@ -8,6 +8,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from stockrnn.data.scaling import SCALERS
+from stockrnn.data.targets import TRANSFORMS
 from stockrnn.errors import StockrnnError
 from stockrnn.models.network import CELLS
 
@@ -40,6 +41,8 @@ def check_config(cfg: DictConfig) -> None:
     _in_range(data.val_fraction, "data.val_fraction", 0.0, 1.0, closed_low=False)
     if data.scaler not in SCALERS:
         raise StockrnnError(f"data.scaler={data.scaler!r}: expected one of {', '.join(SCALERS)}")
+    if data.transform not in TRANSFORMS:
+        raise StockrnnError(f"data.transform={data.transform!r}: expected one of {', '.join(TRANSFORMS)}")
     if model.cell not in CELLS:
         raise StockrnnError(f"model.cell={model.cell!r}: expected one of {', '.join(CELLS)}")
     if not list(data.features):
