@@ -61,3 +61,16 @@ def test_linear_baseline_never_sees_test_windows():
     y2[250:] -= 50.0
     train2, val2, _ = datasets(x2, y2)
     np.testing.assert_array_equal(fit_linear_baseline(train2, val2).coef_, before)
+
+
+def test_multi_step_reports_each_step_beside_persistence():
+    last = np.array([10.0, 11.0])
+    actual = np.array([[11.0, 13.0], [12.0, 12.0]])
+    predicted = np.array([[11.0, 12.0], [12.0, 12.0]])
+    report = forecast_report(actual, predicted, predicted, last)
+    assert report["test_rmse_step1"] == 0.0
+    assert report["test_rmse_step2"] == pytest.approx(np.sqrt(1 / 2))
+    # persistence repeats the last known value at every step
+    assert report["persistence_rmse_step2"] == pytest.approx(np.sqrt((9 + 1) / 2))
+    assert report["skill_step2"] == pytest.approx(1 - np.sqrt(1 / 2) / np.sqrt(5))
+    assert report["test_rmse"] == pytest.approx(np.sqrt(1 / 4))

@@ -44,4 +44,15 @@ def forecast_report(actual: np.ndarray, predicted: np.ndarray, linear: np.ndarra
     report["skill"] = skill(model["rmse"], persistence["rmse"])
     report["linear_skill"] = skill(linear_errors["rmse"], persistence["rmse"])
     report["n_test"] = int(actual.shape[0])
+    horizon = actual.shape[1]
+    if horizon > 1:  # the overall figures above pool every step; each step on its own too
+        persistence_all = persistence_forecast(last_known, horizon)
+        for step in range(horizon):
+            one = slice(step, step + 1)
+            for prefix, forecast in (("test", predicted), ("persistence", persistence_all), ("linear", linear)):
+                errors = error_metrics(actual[:, one], forecast[:, one], last_known)
+                report[f"{prefix}_rmse_step{step + 1}"] = errors["rmse"]
+                report[f"{prefix}_mae_step{step + 1}"] = errors["mae"]
+            report[f"skill_step{step + 1}"] = skill(report[f"test_rmse_step{step + 1}"],
+                                                    report[f"persistence_rmse_step{step + 1}"])
     return report

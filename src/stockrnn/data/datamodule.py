@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
+from stockrnn.data.features import add_derived, base_columns
 from stockrnn.data.prices import load_embedded, numeric_columns, read_price_csv
 from stockrnn.data.scaling import Scaler
 from stockrnn.data.targets import TargetCodec
@@ -56,13 +57,23 @@ class StockDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.frame is not None:  # Lightning calls setup once per trainer entry point
             return
-        frame = (read_price_csv(self.path, self.date_column) if self.path is not None
-                 else load_embedded(self.embedded))
-        self.prepare(frame)
+        self.prepare(self.read_raw())
 
-    def prepare(self, frame: pd.DataFrame) -> None:
+    def read_raw(self) -> pd.DataFrame:
+        return (read_price_csv(self.path, self.date_column) if self.path is not None
+                else load_embedded(self.embedded))
+
+    def model_columns(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """The target and every input column, derived ones included, validated as numbers."""
+        columns = [c for feature in self.features for c in base_columns(feature)] + [self.target]
+        return add_derived(numeric_columns(raw, list(dict.fromkeys(columns)), self.source), self.features)
+
+    def scaled_inputs(self, frame: pd.DataFrame) -> torch.Tensor:
+        return self.feature_scaler.transform_columns([frame[f].to_numpy() for f in self.features])
+
+    def prepare(self, raw: pd.DataFrame) -> None:
         """Split a date-indexed frame, fit the scalers on training rows, keep scaled tensors."""
-        self.frame = numeric_columns(frame, list(dict.fromkeys(self.features + [self.target])), self.source)
+        self.frame = self.model_columns(raw)
         self.splits: Splits = split_rows(self.frame.index, *self.bounds, self.n_steps, self.horizon,
                                          self.val_fraction)
         train_first, train_stop = self.splits.train_rows
@@ -70,9 +81,8 @@ class StockDataModule(L.LightningDataModule):
             train = self.frame.iloc[train_first:train_stop]
             self.feature_scaler = Scaler.fit(self.scaler_kind, train[self.features].to_numpy())
             self.target_codec = TargetCodec.fit(self.transform, self.scaler_kind, train[self.target].to_numpy())
-        column = lambda name: self.frame[name].to_numpy()  # noqa: E731
-        self.inputs = self.feature_scaler.transform_columns([column(f) for f in self.features])
-        self.target_prices = torch.from_numpy(column(self.target).astype(np.float32))
+        self.inputs = self.scaled_inputs(self.frame)
+        self.target_prices = torch.from_numpy(self.frame[self.target].to_numpy().astype(np.float32))
 
     def dataset(self, window_range: WindowRange) -> WindowDataset:
         return WindowDataset(self.inputs, self.target_prices, self.n_steps, self.horizon,

@@ -1,0 +1,66 @@
+"""Forecast the trading days after a CSV's last date with a trained checkpoint: forecast.csv."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+
+from stockrnn.checkpoints import datamodule_for, load_checkpoint
+from stockrnn.errors import StockrnnError
+from stockrnn.utils.config import CONFIG_DIR
+from stockrnn.utils.entry import user_errors_exit
+
+
+def next_trading_days(last: pd.Timestamp, count: int) -> pd.DatetimeIndex:
+    """Weekdays after `last`; exchange holidays are not known here."""
+    return pd.bdate_range(last.normalize() + pd.Timedelta(days=1), periods=count)
+
+
+@torch.no_grad()
+def forecast(ckpt_path: str, data_path: str | None) -> tuple[pd.DataFrame, str]:
+    """The forecast table (date, step, forecast in price units) and the target's name. The
+    checkpoint's scalers are used as stored: the CSV only supplies the last n_steps days."""
+    restored = load_checkpoint(ckpt_path)
+    datamodule = datamodule_for(restored, {"path": data_path})
+    frame = datamodule.model_columns(datamodule.read_raw())
+    n_steps = datamodule.n_steps
+    if len(frame) < n_steps:
+        raise StockrnnError(f"{datamodule.source}: has {len(frame)} usable rows; the checkpoint's "
+                            f"n_steps={n_steps} needs at least {n_steps}")
+    window = datamodule.scaled_inputs(frame.iloc[-n_steps:])[None]
+    module = restored.module.eval()
+    last_known = frame[datamodule.target].to_numpy()[-1:]
+    prices = datamodule.to_price(module(window).numpy(), last_known)[0]
+    table = pd.DataFrame({"date": next_trading_days(frame.index[-1], len(prices)).strftime("%Y-%m-%d"),
+                          "step": np.arange(1, len(prices) + 1), "forecast": prices})
+    return table, datamodule.target
+
+
+def print_forecast(table: pd.DataFrame, target: str, output_dir: Path) -> None:
+    rich_table = Table(title=f"Forecast of {target}")
+    for column in table.columns:
+        rich_table.add_column(column, justify="right")
+    for row in table.itertuples(index=False):
+        rich_table.add_row(row.date, str(row.step), f"{row.forecast:.4f}")
+    Console().print(rich_table)
+    Console().print(f"written to {output_dir / 'forecast.csv'}")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
+def main(cfg: DictConfig) -> None:
+    with user_errors_exit():
+        output_dir = Path(cfg.paths.output_dir)
+        table, target = forecast(cfg.ckpt_path, cfg.data.path)
+        table.to_csv(output_dir / "forecast.csv", index=False, float_format="%.6f")
+        print_forecast(table, target, output_dir)
+
+
+if __name__ == "__main__":
+    main()

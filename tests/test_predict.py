@@ -1,0 +1,58 @@
+"""predict: the next trading days, values from the stored scalers, clear errors for a wrong CSV."""
+
+import pandas as pd
+import pytest
+
+from stockrnn.errors import StockrnnError
+from stockrnn.predict import forecast, next_trading_days
+from stockrnn.train import train
+
+from conftest import compose_config, synthetic_prices
+
+
+def test_next_trading_days_skip_the_weekend():
+    days = next_trading_days(pd.Timestamp("2021-10-08"), 3)  # a Friday
+    assert [d.strftime("%Y-%m-%d") for d in days] == ["2021-10-11", "2021-10-12", "2021-10-13"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    csv = run_dir / "prices.csv"
+    synthetic_prices().to_csv(csv, index=False)
+    cfg = compose_config(["data=csv", f"data.path={csv}", "data.train_start=2015", "data.train_end=2016",
+                          "data.test_start=2017", "data.test_end=2017", "data.horizon=3",
+                          "data.features=[High,Close/High,High.log_return]", "data.transform=diff",
+                          "data.n_steps=5", "model.hidden_size=8", "trainer=cpu", "trainer.max_epochs=1"],
+                         run_dir)
+    train(cfg)
+    return run_dir / "checkpoints" / "best.ckpt", csv
+
+
+def test_forecast_covers_the_horizon_after_the_last_date(checkpoint):
+    ckpt, csv = checkpoint
+    table, target = forecast(str(ckpt), str(csv))
+    assert target == "High" and list(table.columns) == ["date", "step", "forecast"]
+    assert table["step"].tolist() == [1, 2, 3]
+    last = pd.read_csv(csv)["Date"].iloc[-1]
+    assert table["date"].tolist() == [d.strftime("%Y-%m-%d") for d in next_trading_days(pd.Timestamp(last), 3)]
+    assert table["forecast"].between(0, 1000).all()
+
+
+def test_forecast_uses_the_stored_scalers_not_the_new_files_history(checkpoint, tmp_path):
+    ckpt, csv = checkpoint
+    frame = pd.read_csv(csv)
+    frame.loc[: len(frame) - 10, ["Open", "High", "Low", "Close"]] *= 5  # all but the last days
+    changed = tmp_path / "changed.csv"
+    frame.to_csv(changed, index=False)
+    original, _ = forecast(str(ckpt), str(csv))
+    other, _ = forecast(str(ckpt), str(changed))
+    pd.testing.assert_frame_equal(original, other)
+
+
+def test_a_csv_without_the_checkpoints_columns_is_named(checkpoint, tmp_path):
+    ckpt, csv = checkpoint
+    bad = tmp_path / "no_close.csv"
+    pd.read_csv(csv).drop(columns=["Close"]).to_csv(bad, index=False)
+    with pytest.raises(StockrnnError, match=r"no_close.csv: column\(s\) \['Close'\] not found; available"):
+        forecast(str(ckpt), str(bad))
