@@ -5,7 +5,7 @@ import logging
 import pandas as pd
 import pytest
 
-from stockrnn.data.prices import numeric_columns, read_price_csv
+from stockrnn.data.prices import load_embedded, numeric_columns, read_price_csv
 from stockrnn.errors import StockrnnError
 
 
@@ -70,3 +70,18 @@ def test_missing_value_names_column_and_first_date(tmp_path):
     frame = read_price_csv(write(tmp_path, "Date,High\n2021-01-04,1\n2021-01-05,\n2021-01-06,x\n"), "Date")
     with pytest.raises(StockrnnError, match=r"'High' has 2 missing or non-numeric values \(first on 2021-01-05\)"):
         numeric_columns(frame, ["High"], "p.csv")
+
+
+@pytest.mark.parametrize("name, first, last", [("msft", "1986-03-13", "2017-11-10"),
+                                               ("sp500", "1999-01-04", "2018-12-31"),
+                                               ("nasdaq", "1999-01-04", "2018-12-31")])
+def test_embedded_series_load_offline_with_ohlc_columns(name, first, last):
+    frame = load_embedded(name)
+    assert {"Open", "High", "Low", "Close"} <= set(frame.columns)
+    assert (str(frame.index[0].date()), str(frame.index[-1].date())) == (first, last)
+    assert frame.index.is_monotonic_increasing and frame.index.is_unique
+
+
+def test_unknown_embedded_series_lists_the_available_ones():
+    with pytest.raises(StockrnnError, match="unknown embedded dataset 'ftse'; available: msft, sp500, nasdaq"):
+        load_embedded("ftse")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from pathlib import Path
 
@@ -93,12 +94,21 @@ def numeric_columns(frame: pd.DataFrame, columns: list[str], source: str) -> pd.
     return pd.DataFrame(out, index=frame.index, copy=False)
 
 
-def load_embedded(name: str) -> pd.DataFrame:
-    """A real daily OHLCV series shipped inside a dependency, so the default run needs no download."""
-    loaders = {"msft": "load_msft"}
-    if name not in loaders:
-        raise StockrnnError(f"unknown embedded dataset '{name}'; available: {', '.join(loaders)}")
-    from pmdarima import datasets  # imported here: it pulls in statsmodels, needed only for this
+# Real daily OHLC series that ship inside dependencies: module, loader, what it is.
+EMBEDDED = {
+    "msft": ("pmdarima.datasets", "load_msft", "Microsoft daily OHLCV 1986-03-13..2017-11-10"),
+    "sp500": ("arch.data.sp500", "load", "S&P 500 index daily OHLC 1999-2018"),
+    "nasdaq": ("arch.data.nasdaq", "load", "NASDAQ Composite daily OHLC 1999-2018"),
+}
 
-    raw = getattr(datasets, loaders[name])()
+
+def load_embedded(name: str) -> pd.DataFrame:
+    """A real daily series shipped inside a dependency, so these runs need no download."""
+    if name not in EMBEDDED:
+        raise StockrnnError(f"unknown embedded dataset '{name}'; available: {', '.join(EMBEDDED)}")
+    module_name, loader, _ = EMBEDDED[name]
+    # Imported here: these pull in statsmodels and friends, needed only for this.
+    raw = getattr(importlib.import_module(module_name), loader)()
+    if "Date" not in raw.columns:
+        raw = raw.rename_axis("Date").reset_index()
     return tidy_price_frame(raw, source=f"embedded dataset '{name}'", date_column="Date")
