@@ -17,13 +17,20 @@ def cli(module: str, *overrides: str, run_dir) -> subprocess.CompletedProcess:
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
 
 
-def test_train_cli_finishes_and_prints_the_result_table(tmp_path):
+def test_train_and_predict_cli_finish_and_print_their_tables(tmp_path):
     result = cli("stockrnn.train", "trainer=debug", "model.hidden_size=8", run_dir=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "persistence" in result.stdout and "linear" in result.stdout
     for name in ("metrics.json", "predictions.csv", "predictions.png", "data_split.png",
                  "checkpoints/best.ckpt", "checkpoints/last.ckpt", ".hydra/config.yaml"):
         assert (tmp_path / name).is_file(), name
+
+    predicted = cli("stockrnn.predict", f"ckpt_path={tmp_path / 'checkpoints/best.ckpt'}",
+                    run_dir=tmp_path / "predict")
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    assert "Forecast of High" in predicted.stdout
+    forecast = (tmp_path / "predict" / "forecast.csv").read_text().splitlines()
+    assert forecast[0] == "date,step,forecast" and forecast[1].startswith("2017-11-13,1,")  # the Monday after
 
 
 @pytest.fixture
