@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from stockrnn.utils.config import run_name
 
@@ -30,7 +31,6 @@ def sweep(tmp_path_factory):
 
 
 def job_overrides(job_dir: Path) -> list[str]:
-    import yaml
     return yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text())
 
 
@@ -102,26 +102,38 @@ def fetch(url: str, body: dict | None = None):
 
 
 @pytest.mark.slow
-def test_tensorboard_shows_each_job_with_its_hparams_and_metrics(sweep):
+def test_tensorboard_shows_each_job_with_its_hparams_and_metrics(sweep, tmp_path):
     sweep_dir, _ = sweep
     ok_jobs = {d.name: d for d in sweep_dir.iterdir() if (d / "metrics.json").is_file()}
     expected_runs = {f"{n}/tensorboard/{run_name(job_overrides(d))}": d for n, d in ok_jobs.items()}
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "tensorboard"), "--logdir", str(sweep_dir), "--host", "127.0.0.1",
-         "--port", str(port), "--load_fast=false", "--reload_interval", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "tensorboard.log"  # a file, not a pipe that nobody reads and that could fill up
+    with log.open("w") as log_file:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "tensorboard"), "--logdir", str(sweep_dir), "--host", "127.0.0.1",
+             "--port", str(port), "--load_fast=false", "--reload_interval", "1"],
+            stdout=log_file, stderr=subprocess.STDOUT)
+    session_groups_request = {
+        "experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS"],
+        "colParams": [{"metric": {"group": "", "tag": "hp/val_rmse"}, "order": "ORDER_ASC"},
+                      {"hparam": "data.n_steps"}, {"hparam": "model.cell"}],
+        "startIndex": 0, "sliceSize": 100}
+
+    def loaded() -> bool:
+        """Every job listed, with its session and metrics (TensorBoard loads in the background)."""
+        try:
+            groups = fetch(f"{url}/data/plugin/hparams/session_groups", session_groups_request)["sessionGroups"]
+            return len(groups) == len(expected_runs) and all(g["metricValues"] for g in groups)
+        except OSError:
+            return False  # not listening yet
+
     try:
-        runs, deadline = [], time.monotonic() + 90
-        while set(runs) != set(expected_runs) and time.monotonic() < deadline:
+        deadline = time.monotonic() + 90
+        while not loaded() and time.monotonic() < deadline:
+            assert server.poll() is None, log.read_text()[-2000:]
             time.sleep(1)
-            assert server.poll() is None, server.stderr.read()[-2000:]
-            try:
-                runs = fetch(f"{url}/data/runs")
-            except OSError:
-                continue  # not listening yet
-        assert set(runs) == set(expected_runs)
+        assert set(fetch(f"{url}/data/runs")) == set(expected_runs)
 
         tags = fetch(f"{url}/data/plugin/scalars/tags")
         for run in expected_runs:
@@ -134,11 +146,7 @@ def test_tensorboard_shows_each_job_with_its_hparams_and_metrics(sweep):
             h["name"] for h in experiment["hparamInfos"]}
         assert {"hp/val_rmse", "hp/test_rmse", "hp/skill"} <= {m["name"]["tag"] for m in experiment["metricInfos"]}
 
-        groups = fetch(f"{url}/data/plugin/hparams/session_groups", {
-            "experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS"],
-            "colParams": [{"metric": {"group": "", "tag": "hp/val_rmse"}, "order": "ORDER_ASC"},
-                          {"hparam": "data.n_steps"}, {"hparam": "model.cell"}],
-            "startIndex": 0, "sliceSize": 100})["sessionGroups"]
+        groups = fetch(f"{url}/data/plugin/hparams/session_groups", session_groups_request)["sessionGroups"]
         assert {g["name"] for g in groups} == set(expected_runs)
         for group in groups:
             job_dir = expected_runs[group["name"]]
