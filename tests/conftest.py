@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +19,23 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MASTERCARD_CSV = REPO_ROOT.parent / "shared" / "data" / "Mastercard_stock_history.csv"
 
 
+def run_module(module: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m module args` from the repository root, as a user runs it; this checkout's source
+    first on the path, also for the worker processes a launcher starts."""
+    env = os.environ | {"PYTHONUNBUFFERED": "1",
+                        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "src"),
+                                                                    os.environ.get("PYTHONPATH")]))}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
 def compose_config(overrides: list[str], output_dir: Path, config_name: str = "train") -> DictConfig:
     """The real config as the CLI composes it, writing into output_dir, quiet and quick."""
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name, overrides=[f"paths.output_dir={output_dir}", *overrides])
+        # No Hydra job here to name the run after: event files go straight into tensorboard/.
+        cfg = compose(config_name, overrides=[f"paths.output_dir={output_dir}", "paths.run_name=",
+                                              *overrides])
     if "callbacks" in cfg:
         with open_dict(cfg):
             cfg.callbacks.pop("progress_bar", None)

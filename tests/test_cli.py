@@ -1,20 +1,14 @@
 """The real command line in a subprocess: a finished run, and bad inputs that end cleanly."""
 
-import os
 import subprocess
-import sys
 
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import run_module
 
 
 def cli(module: str, *overrides: str, run_dir) -> subprocess.CompletedProcess:
-    env = os.environ | {"PYTHONUNBUFFERED": "1"}
-    env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run(
-        [sys.executable, "-m", module, f"hydra.run.dir={run_dir}", *overrides],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
+    return run_module(module, f"hydra.run.dir={run_dir}", *overrides)
 
 
 def test_train_and_predict_cli_finish_and_print_their_tables(tmp_path):

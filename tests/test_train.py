@@ -6,7 +6,9 @@ import math
 import pandas as pd
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams.metadata import parse_session_start_info_plugin_data
 
+from stockrnn.errors import StockrnnError
 from stockrnn.eval import evaluate_checkpoint
 from stockrnn.train import train
 
@@ -66,7 +68,19 @@ def test_tensorboard_holds_losses_test_metrics_hparams_and_figures(tmp_path):
     assert {"predictions", "data_split"} <= set(events.Tags()["images"])
     assert len(events.Scalars("val/rmse")) == 2  # once per epoch, not per step
     hparams = events.PluginTagToContent("hparams")
-    assert "_hparams_/session_start_info" in hparams and "_hparams_/experiment" in hparams
+    # Sessions only: TensorBoard builds the HParams columns from every run of a sweep (run_outputs).
+    assert "_hparams_/session_start_info" in hparams and "_hparams_/experiment" not in hparams
+    logged = parse_session_start_info_plugin_data(hparams["_hparams_/session_start_info"]).hparams
+    assert logged["data.n_steps"].number_value == 5 and logged["model.cell"].string_value == "lstm"
+    assert logged["model.hidden_size"].number_value == 8 and "trainer.default_root_dir" not in logged
+    assert events.Scalars("hp/val_rmse")[0].value == pytest.approx(json.loads(
+        (tmp_path / "metrics.json").read_text())["val_rmse"], rel=1e-6)
+
+
+def test_a_diverged_fit_is_an_error_and_leaves_no_metrics(tmp_path):
+    with pytest.raises(StockrnnError, match="training diverged: val_rmse=nan"):
+        run(tmp_path, ["model=rnn", "model.nonlinearity=relu", "model.optimizer.lr=1e30"])
+    assert not (tmp_path / "metrics.json").exists()
 
 
 def test_the_mastercard_persistence_baseline_over_2021(tmp_path, mastercard_csv):

@@ -5,14 +5,20 @@ from __future__ import annotations
 import time
 
 import lightning as L
+import torch
 
 
 class FitTimer(L.Callback):
-    """Wall seconds of the fit: each epoch (training plus its validation), not set-up or testing.
+    """Wall seconds of the fit: each epoch (training plus its validation), not set-up or testing,
+    and the epochs it ran. metrics.json's train_seconds is their sum, so train_seconds / epochs
+    is the benchmark's seconds per epoch.
 
-    metrics.json's train_seconds is their sum, so train_seconds / epochs is the benchmark's
-    seconds per epoch.
+    Both also go into trainer.callback_metrics: under ddp_spawn the fit runs in child processes,
+    and callback_metrics is what Lightning sends back to the main process (the timer there never
+    started, and its trainer's epoch counter stays at 0).
     """
+
+    SECONDS, EPOCHS = "fit/seconds", "fit/epochs"
 
     def __init__(self):
         self.epoch_seconds: list[float] = []
@@ -30,3 +36,16 @@ class FitTimer(L.Callback):
         if self._epoch_started is not None:
             self.epoch_seconds.append(time.perf_counter() - self._epoch_started)
             self._epoch_started = None
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        trainer.callback_metrics[self.SECONDS] = torch.tensor(self.seconds, dtype=torch.float64)
+        trainer.callback_metrics[self.EPOCHS] = torch.tensor(trainer.current_epoch)
+
+    @classmethod
+    def results(cls, trainer: L.Trainer) -> dict:
+        """`epochs` and `train_seconds` of the fit, in whichever process it ran."""
+        metrics = trainer.callback_metrics
+        epochs, seconds = metrics.get(cls.EPOCHS), metrics.get(cls.SECONDS)
+        # Absent when the fit had nothing to do (a resumed run already at max_epochs).
+        return {"epochs": trainer.current_epoch if epochs is None else int(epochs),
+                "train_seconds": 0.0 if seconds is None else float(seconds)}

@@ -1,4 +1,5 @@
-"""The run's two pictures: how the series was split, and what the model forecast on the test range."""
+"""The pictures: how the series was split, what a run forecast on the test range, and how a
+sweep's jobs compare."""
 
 from __future__ import annotations
 
@@ -38,6 +39,38 @@ def predictions_figure(table: pd.DataFrame, title: str) -> Figure:
     ax.set_title(title)
     ax.legend(loc="upper left")
     fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def sweep_figure(jobs: pd.DataFrame, swept: list[str], title: str) -> Figure:
+    """Validation RMSE of the finished jobs against one swept number (`data.n_steps` when swept),
+    a line per value of one swept choice (`model`, else `model.cell`): each point is the mean over
+    the jobs that share it (other swept values, seeds) with their std as a bar; small dots are jobs.
+    Without a swept number the x axis is the job number (an Optuna study's history)."""
+    ok = jobs[jobs["status"] == "ok"]
+    keys = [k for k in swept if k != "seed"]
+    numbers = [k for k in keys if pd.api.types.is_numeric_dtype(ok[k].dropna()) and ok[k].notna().any()]
+    x = "data.n_steps" if "data.n_steps" in numbers else numbers[0] if numbers else "job"
+    choices = [k for k in keys if k not in numbers]
+    line = next((k for k in ("model", "model.cell") if k in choices), choices[0] if choices else None)
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for name, part in ok.groupby(line, sort=True) if line else [(None, ok)]:
+        stats = part.groupby(x)["val_rmse"].agg(["mean", "std"]).sort_index()
+        label = f"{line}={name}" if line else "val_rmse"
+        bars = ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker="o", capsize=3,
+                           label=label)
+        ax.scatter(part[x], part["val_rmse"], s=10, alpha=0.35, color=bars[0].get_color())
+    positive = ok[x][ok[x] > 0] if x != "job" and not ok.empty else pd.Series(dtype=float)
+    if len(positive) == len(ok) and not ok.empty and positive.max() >= 20 * positive.min():
+        ax.set_xscale("log")
+    if ok.empty:
+        ax.text(0.5, 0.5, "no job finished", ha="center", va="center", transform=ax.transAxes)
+    else:
+        ax.legend(loc="best")
+    ax.set_xlabel(x)
+    ax.set_ylabel("validation RMSE (price units)")
+    ax.set_title(f"Sweep: {title}")
     fig.tight_layout()
     return fig
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from rich.console import Console
 from rich.table import Table
+from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from stockrnn import plots
 from stockrnn.data.datamodule import StockDataModule
@@ -61,15 +62,50 @@ def write_results(evaluation: Evaluation, output_dir: Path, loggers: list[Logger
     scalars = {name: metrics[key] for key, name in TENSORBOARD_NAMES.items() if key in metrics}
     for logger in loggers:
         logger.log_metrics(scalars, step=step)
-        hp_metrics = {f"hp/{key}": metrics[key] for key in HPARAM_METRICS}
         if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(hparams, metrics=hp_metrics)
+            log_hparams_session(logger, hparams, {f"hp/{key}": metrics[key] for key in HPARAM_METRICS}, step,
+                                output_dir)
             logger.experiment.add_figure("predictions", fig, global_step=step, close=False)
         else:
             logger.log_hyperparams(hparams)
         logger.save()
     plots.save(fig, output_dir / "predictions.png")
     write_json_atomically(metrics, output_dir / "metrics.json")
+
+
+def readable_hparams(config: dict, run_dir: str, prefix: str = "") -> dict[str, float | int | bool | str]:
+    """The config flattened to the keys one types as overrides (`data.n_steps`, `model.cell`),
+    with values TensorBoard can show. Left out: instantiation keys (`_target_`, ...) and paths
+    inside `run_dir` (checkpoint directory, trainer root), which differ in every run and would
+    crowd the swept hyperparameters in the HParams tab."""
+    flat = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if str(key).startswith("_") or (isinstance(value, str) and value.startswith(run_dir)):
+            continue
+        if isinstance(value, dict):
+            flat |= readable_hparams(value, run_dir, f"{name}.")
+        elif isinstance(value, (bool, int, float, str)):
+            flat[name] = value
+        else:  # None and lists: shown as text, not dropped, so every run has every key
+            flat[name] = json.dumps(value)
+    return flat
+
+
+def log_hparams_session(logger: TensorBoardLogger, hparams: dict, metrics: dict, step: int,
+                        run_dir: Path) -> None:
+    """The run's hyperparameters and final metrics as one session of TensorBoard's HParams tab.
+
+    Only the session records, not the experiment record Lightning adds to every run: TensorBoard
+    takes the first experiment record it finds as the columns of a whole log directory, so a sweep
+    would show one job's. Without it TensorBoard builds the columns from all sessions and lists
+    the hyperparameters whose values differ (the swept ones) first.
+    """
+    logger.log_metrics(metrics, step=step)
+    _, session_start, session_end = hparams_summaries(readable_hparams(hparams, str(run_dir)), metrics)
+    writer = logger.experiment._get_file_writer()  # as Lightning's own log_hyperparams does
+    writer.add_summary(session_start)
+    writer.add_summary(session_end)
 
 
 def write_json_atomically(data: dict, path: Path) -> None:

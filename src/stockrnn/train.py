@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from pathlib import Path
 
 import hydra
@@ -12,10 +14,14 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from stockrnn.callbacks import FitTimer
+from stockrnn.errors import StockrnnError
 from stockrnn.evaluation import evaluate
 from stockrnn.run_outputs import print_results, write_data_split, write_results
 from stockrnn.utils.config import CONFIG_DIR, check_config
-from stockrnn.utils.entry import instantiate_all, user_errors_exit
+from stockrnn.utils.entry import instantiate_all, sweep_job_failures_recorded, user_errors_exit
+from stockrnn.utils.threads import torch_threads
+
+log = logging.getLogger(__name__)
 
 
 def load_best_weights(module: L.LightningModule, checkpoint: ModelCheckpoint | None) -> None:
@@ -24,14 +30,25 @@ def load_best_weights(module: L.LightningModule, checkpoint: ModelCheckpoint | N
         module.load_state_dict(state["state_dict"])
 
 
+def check_finite(metrics: dict) -> None:
+    """A diverged fit (NaN or infinite loss) is a failed run, not a result to rank."""
+    bad = {key: metrics[key] for key in ("val_rmse", "test_rmse") if not math.isfinite(metrics[key])}
+    if bad:
+        found = ", ".join(f"{key}={value}" for key, value in bad.items())
+        raise StockrnnError(f"training diverged: {found}; try a lower model.optimizer.lr or "
+                            "model.gradient_clip_val")
+
+
 def train(cfg: DictConfig) -> tuple[dict, dict]:
     """Run one training from a composed config; returns (metrics, objects)."""
     check_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
-    if cfg.get("torch_threads"):
-        torch.set_num_threads(cfg.torch_threads)
+    threads = torch_threads(cfg.get("torch_threads"))
+    if threads:
+        torch.set_num_threads(threads)
+    log.info("torch threads: %d", torch.get_num_threads())
 
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")  # bad data fails here, before anything is written
@@ -46,10 +63,11 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     load_best_weights(module, trainer.checkpoint_callback)
     evaluation = evaluate(module, datamodule)
-    evaluation.metrics |= {"epochs": trainer.current_epoch, "train_seconds": fit_timer.seconds}
+    check_finite(evaluation.metrics)
+    evaluation.metrics |= FitTimer.results(trainer)
     if trainer.is_global_zero:
         hparams = OmegaConf.to_container(cfg, resolve=True)
-        for run_level_only in ("paths", "hydra"):
+        for run_level_only in ("paths", "hydra", "logger"):
             hparams.pop(run_level_only, None)
         write_results(evaluation, output_dir, loggers, hparams, trainer.global_step,
                       title=f"{cfg.model.cell} on {datamodule.target}")
@@ -59,10 +77,14 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> float:
-    with user_errors_exit():
+def main(cfg: DictConfig) -> float | None:
+    """Returns the objective a sweeper minimizes, val_rmse. A sweep job that fails leaves
+    error.json and returns None: the Optuna sweeper records None as a failed trial and goes on,
+    while a NaN crashes hydra-optuna-sweeper 1.3 (hydra issue 2237)."""
+    with user_errors_exit(), sweep_job_failures_recorded():
         metrics, _ = train(cfg)
-    return metrics["val_rmse"]  # the objective a sweeper minimizes
+        return metrics["val_rmse"]
+    return None
 
 
 if __name__ == "__main__":

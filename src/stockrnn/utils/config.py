@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from stockrnn.data.scaling import SCALERS
 from stockrnn.data.targets import TRANSFORMS
@@ -14,6 +15,30 @@ from stockrnn.models.network import CELLS
 
 # conf/ sits at the repository root, beside src/ (an editable install, as the Makefile does).
 CONFIG_DIR = os.environ.get("STOCKRNN_CONFIG_DIR", str(Path(__file__).resolve().parents[3] / "conf"))
+# Longest run name: a directory name may not exceed 255 bytes.
+RUN_NAME_LIMIT = 200
+
+
+def run_name(overrides: list[str]) -> str:
+    """A run's overrides as one directory name: `data.n_steps=10,model=gru`.
+
+    A path value keeps only its file name (`data.path=prices.csv`): a slash would nest
+    directories, and `..` could leave the run's own.
+    """
+    items = []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        items.append(key.replace("/", ".") + sep + value.rstrip("/").rpartition("/")[2])
+    name = ",".join(items)
+    return name if len(name) <= RUN_NAME_LIMIT else name[:RUN_NAME_LIMIT - 3] + "..."
+
+
+OmegaConf.register_new_resolver("stockrnn.run_name", run_name, replace=True)
+# conf/hydra/launcher/submitit_slurm.yaml shares its name with the plugin's schema on purpose:
+# `hydra/launcher=submitit_slurm` keeps working with our cluster defaults. Hydra 1.3 validates it
+# against that schema and warns that it will stop doing so; the file lists every key the launcher
+# reads, so it also works without the schema.
+warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/submitit_slurm' is validated against ConfigStore schema")
 
 
 def _positive_int(cfg: DictConfig, key: str) -> None:

@@ -1,15 +1,27 @@
-"""What every entry point shares: user errors become a short message and a non-zero exit."""
+"""What every entry point shares: user errors become a short message and a non-zero exit; in a
+sweep, a job's error is recorded in its directory and the sweep goes on."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import traceback
 from contextlib import contextmanager
+from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from stockrnn.errors import StockrnnError
+from stockrnn.run_outputs import write_json_atomically
+
+log = logging.getLogger(__name__)
+
+# Written into a sweep job's directory instead of metrics.json when the job failed.
+ERROR_FILE = "error.json"
 
 
 @contextmanager
@@ -27,6 +39,36 @@ def user_errors_exit():
             raise
         print(f"stockrnn: error: {user_error}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def is_sweep_job() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+@contextmanager
+def sweep_job_failures_recorded():
+    """In a multirun job, any exception is logged, written to error.json in the job's directory,
+    and swallowed: the code after the `with` block runs, and the launcher goes on to the next job
+    (an exception would stop the basic launcher's sweep). Outside a multirun it does nothing."""
+    if not is_sweep_job():
+        yield
+        return
+    try:
+        yield
+    except Exception as err:
+        message = error_message(err)
+        log.error("job failed: %s", message)
+        job_dir = Path(HydraConfig.get().runtime.output_dir)
+        error = {"error": message, "type": type(_user_error(err) or err).__name__,
+                 "traceback": traceback.format_exc()}
+        write_json_atomically(error, job_dir / ERROR_FILE)
+
+
+def error_message(err: BaseException) -> str:
+    """One line: a StockrnnError's own message, else the exception's type and message."""
+    user_error = _user_error(err)
+    text = str(user_error) if user_error is not None else f"{type(err).__name__}: {err}"
+    return " ".join(text.split())
 
 
 def _user_error(err: BaseException | None) -> StockrnnError | None:

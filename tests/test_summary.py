@@ -1,0 +1,130 @@
+"""The sweep leaderboard from job directories written by hand: rows, order, seed means, files,
+the report command and the end-of-multirun callback (the real sweeps are in test_sweeps.py)."""
+
+import json
+import tomllib
+from importlib import import_module
+
+import pandas as pd
+import pytest
+import yaml
+from omegaconf import OmegaConf
+
+from stockrnn.report import SweepSummary, main as report_main
+from stockrnn.summary import summarize, write_summary
+
+from conftest import REPO_ROOT
+
+
+def add_job(sweep, num, overrides, metrics=None, error=None):
+    job = sweep / str(num)
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    if metrics is not None:
+        (job / "metrics.json").write_text(json.dumps(metrics))
+    if error is not None:
+        (job / "error.json").write_text(json.dumps({"error": error, "type": "StockrnnError", "traceback": ""}))
+
+
+def metrics(val, test=2.0, epochs=5):
+    return {"val_rmse": val, "test_rmse": test, "persistence_rmse": 1.0, "skill": 1 - test,
+            "linear_rmse": 1.1, "linear_skill": 0.0, "n_test": 218, "epochs": epochs, "train_seconds": 1.5}
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    """model x seed, two seeds each; one job failed, one never finished (no metrics, no error)."""
+    sweep = tmp_path / "sweep"
+    add_job(sweep, 0, ["trainer=debug", "model=rnn", "seed=0"], metrics(3.0, test=4.0))
+    add_job(sweep, 1, ["trainer=debug", "model=rnn", "seed=1"], metrics(5.0, test=6.0))
+    add_job(sweep, 2, ["trainer=debug", "model=gru", "seed=0"], metrics(1.0, test=2.0, epochs=7))
+    add_job(sweep, 3, ["trainer=debug", "model=gru", "seed=1"], metrics(2.0, test=2.5, epochs=9))
+    add_job(sweep, 4, ["trainer=debug", "model=lstm", "seed=0"], error="n_steps=5000 is too long")
+    add_job(sweep, 10, ["trainer=debug", "model=lstm", "seed=1"])
+    return sweep
+
+
+def test_one_row_per_job_sorted_by_val_rmse_with_status_and_error(sweep):
+    summary = summarize(sweep)
+    jobs = summary.jobs
+    assert summary.swept == ["model", "seed"]  # trainer=debug is the same everywhere
+    assert jobs["job"].tolist() == [2, 3, 0, 1, 4, 10]
+    assert jobs["status"].tolist() == ["ok"] * 4 + ["failed", "unfinished"]
+    assert jobs.loc[4, "error"] == "n_steps=5000 is too long" and jobs.loc[0, "error"] == ""
+    assert jobs.loc[0, "overrides"] == "trainer=debug model=gru seed=0"
+    assert jobs["seed"].tolist() == [0, 1, 0, 1, 0, 1]
+    assert summary.describe() == "6 jobs: 4 ok, 1 failed, 1 unfinished" and summary.n_not_ok == 2
+
+
+def test_seed_means_per_configuration(sweep):
+    configs = summarize(sweep).configs
+    assert configs["model"].tolist() == ["gru", "rnn"]  # lstm has no finished job
+    assert configs["runs"].tolist() == [2, 2]
+    assert configs["val_rmse_mean"].tolist() == pytest.approx([1.5, 4.0])
+    assert configs["val_rmse_std"].tolist() == pytest.approx([0.5 ** 0.5, 2 ** 0.5])
+    assert configs["epochs_mean"].tolist() == pytest.approx([8.0, 5.0])
+
+
+def test_no_seed_means_without_repeated_seeds(tmp_path):
+    add_job(tmp_path, 0, ["model=rnn", "data.n_steps=3"], metrics(2.0))
+    add_job(tmp_path, 1, ["model=rnn", "data.n_steps=10"], metrics(1.0))
+    summary = write_summary(tmp_path)
+    assert summary.configs is None and summary.swept == ["data.n_steps"]
+    assert summary.jobs["data.n_steps"].tolist() == [10, 3]
+    assert not (tmp_path / "summary_by_config.csv").exists()
+
+
+def test_write_summary_leaves_csv_markdown_and_picture(sweep):
+    write_summary(sweep)
+    table = pd.read_csv(sweep / "summary.csv")
+    assert len(table) == 6 and table["val_rmse"].tolist()[:4] == [1.0, 2.0, 3.0, 5.0]
+    assert table["error"].fillna("").tolist()[4:] == ["n_steps=5000 is too long", ""]
+    assert {"job", "model", "seed", "status", "val_rmse", "test_rmse", "persistence_rmse", "skill",
+            "linear_rmse", "linear_skill", "epochs", "train_seconds", "error", "overrides"} <= set(table)
+    assert (sweep / "summary.csv").read_text().splitlines()[1].startswith("2,gru,0,ok,1.0,2.0,")
+    assert ",7,1.5," in (sweep / "summary.csv").read_text()  # epochs a whole number, not 7.0
+    md = (sweep / "summary.md").read_text()
+    assert "6 jobs: 4 ok, 1 failed, 1 unfinished" in md
+    assert "| 4 | lstm | 0 | failed |" in md and "n_steps=5000 is too long" in md
+    assert "| gru | 2 | 1.5 ± 0.7071 |" in md  # model, runs, val_rmse mean ± std
+    assert pd.read_csv(sweep / "summary_by_config.csv")["runs"].tolist() == [2, 2]
+    assert (sweep / "summary.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_report_command_rebuilds_and_prints(sweep, capsys):
+    assert report_main([str(sweep)]) == 0
+    out = capsys.readouterr().out
+    assert "6 jobs: 4 ok, 1 failed, 1 unfinished" in out and "| 2 | gru | 0 | ok | 1 |" in out
+    assert (sweep / "summary.csv").is_file() and (sweep / "summary.png").is_file()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: None, "sweep directory not found"),
+    (lambda d: d.mkdir(), "no jobs in"),
+])
+def test_report_of_a_wrong_directory_is_a_short_error(tmp_path, capsys, make, message):
+    make(tmp_path / "nothing")
+    with pytest.raises(SystemExit) as exit_info:
+        report_main([str(tmp_path / "nothing")])
+    assert exit_info.value.code == 1 and message in capsys.readouterr().err
+
+
+def test_callback_writes_the_summary_and_exits_1_when_a_job_failed(sweep, capsys):
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}})
+    with pytest.raises(SystemExit) as exit_info:
+        SweepSummary().on_multirun_end(config=config)
+    assert exit_info.value.code == 1
+    assert "stockrnn: error: 2 of 6 jobs failed" in capsys.readouterr().err
+    assert (sweep / "summary.md").is_file()
+
+
+def test_callback_of_a_clean_sweep_returns_normally(tmp_path):
+    add_job(tmp_path, 0, ["model=rnn"], metrics(2.0))
+    SweepSummary().on_multirun_end(config=OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    assert (tmp_path / "summary.csv").is_file()
+
+
+def test_the_console_script_points_at_the_report_command():
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, function = scripts["stockrnn-report"].partition(":")
+    assert getattr(import_module(module), function) is report_main
