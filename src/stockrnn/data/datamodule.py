@@ -30,7 +30,8 @@ class StockDataModule(L.LightningDataModule):
     def __init__(self, features: list[str], target: str, train_start, train_end, test_start,
                  test_end, n_steps: int, horizon: int = 1, val_fraction: float = 0.2,
                  batch_size: int = 32, scaler: str = "minmax", shuffle_train: bool = True,
-                 path: str | None = None, embedded: str | None = None, date_column: str = "Date"):
+                 path: str | None = None, embedded: str | None = None, date_column: str = "Date",
+                 fill: str | None = None):
         super().__init__()
         self.save_hyperparameters()  # stored in checkpoints: eval and predict rebuild the data from it
         if path is None and embedded is None:
@@ -41,6 +42,7 @@ class StockDataModule(L.LightningDataModule):
         self.bounds = (train_start, train_end, test_start, test_end)
         self.n_steps, self.horizon, self.val_fraction = n_steps, horizon, val_fraction
         self.batch_size, self.scaler_kind, self.shuffle_train = batch_size, scaler, shuffle_train
+        self.fill = fill
         # Set by load_state_dict when evaluating a checkpoint: then the stored scalers are used.
         self.feature_scaler: Scaler | None = None
         self.target_scaler: Scaler | None = None
@@ -55,7 +57,8 @@ class StockDataModule(L.LightningDataModule):
             return
         frame = (read_price_csv(self.path, self.date_column) if self.path is not None
                  else load_embedded(self.embedded))
-        self.frame = numeric_columns(frame, list(dict.fromkeys(self.features + [self.target])), self.source)
+        self.frame = numeric_columns(frame, list(dict.fromkeys(self.features + [self.target])), self.source,
+                                     self.fill)
         self.splits: Splits = split_rows(self.frame.index, *self.bounds, self.n_steps, self.horizon,
                                          self.val_fraction)
         train_first, train_stop = self.splits.train_rows
