@@ -1,14 +1,29 @@
-"""Callbacks the run itself needs (the user-configurable ones come from conf/callbacks)."""
+"""Callbacks the run itself needs (the user-configurable ones come from conf/callbacks).
+
+The last three keep a resumed fit (ckpt_path=.../last.ckpt) on exactly the path of an uninterrupted one.
+"""
 
 from __future__ import annotations
 
+import logging
+import random
+import shutil
 import time
+from pathlib import Path
 
 import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+log = logging.getLogger(__name__)
 
 
 class FitTimer(L.Callback):
-    """Wall seconds of the fit loop: training and validation epochs, not set-up or testing."""
+    """Wall seconds of the fit loop: training and validation epochs, not set-up or testing.
+
+    Stored in checkpoints, so a resumed run reports the seconds of both parts together.
+    """
 
     def __init__(self):
         self.seconds = 0.0
@@ -21,3 +36,92 @@ class FitTimer(L.Callback):
         if self._started is not None:
             self.seconds += time.perf_counter() - self._started
             self._started = None
+
+    def state_dict(self) -> dict:
+        running = time.perf_counter() - self._started if self._started is not None else 0.0
+        return {"seconds": self.seconds + running}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.seconds = float(state_dict["seconds"])
+
+
+class RandomState(L.Callback):
+    """Stores the random generators in each checkpoint and restores them on resume.
+
+    The shuffled train loader draws each epoch's order from torch's global generator (and dropout
+    its masks), so without this a resumed run would see other batches than an uninterrupted one.
+    Kept as plain tensors, lists and ints: weights_only loading reads them.
+    """
+
+    def state_dict(self) -> dict:
+        numpy_state = np.random.get_state()
+        state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+                 "numpy": [numpy_state[0], numpy_state[1].tolist(), *numpy_state[2:]]}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        torch.set_rng_state(state_dict["torch"])
+        version, internal, gauss_next = state_dict["python"]
+        random.setstate((version, tuple(internal), gauss_next))
+        kind, keys, *rest = state_dict["numpy"]
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), *rest))
+        if "cuda" in state_dict and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint with two fixes for resuming a killed run.
+
+    - last.ckpt is written after every epoch. Lightning 2.6 writes it only in epochs that also save
+      a top-k checkpoint, so with save_top_k=1 it was a copy of the best one, and a resumed run
+      restarted from its best epoch instead of its last.
+    - Resumed into a new run directory, it brings the best checkpoint along. Lightning forgets the
+      best score when the directory changed, so the first epoch after resuming would become "best"
+      whatever its score. We copy the best file into this run's directory and point the restored
+      state at the copy; the old run's files stay untouched.
+    """
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_last_every_epoch(trainer)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_every_epoch(trainer)
+
+    def _save_last_every_epoch(self, trainer) -> None:
+        # Skipped when the parent just saved at this step (a new best, with last.ckpt beside it).
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        old_dir = state_dict.get("dirpath")
+        if self.dirpath and old_dir and Path(old_dir).resolve() != Path(self.dirpath).resolve():
+            state_dict = self._moved_into_this_run(state_dict, Path(old_dir), Path(self.dirpath))
+        super().load_state_dict(state_dict)
+
+    @staticmethod
+    def _moved_into_this_run(state: dict, old_dir: Path, new_dir: Path) -> dict:
+        best = state.get("best_k_models", {})
+        if not all(Path(path).is_file() for path in best):
+            log.warning("the best checkpoint of %s is gone; this run's best.ckpt covers only the epochs "
+                        "after resuming", old_dir)
+            return state
+        new_dir.mkdir(parents=True, exist_ok=True)
+
+        def moved(path: str) -> str:
+            if not path or Path(path).parent.resolve() != old_dir.resolve():
+                return path
+            target = new_dir / Path(path).name
+            if not target.exists():
+                shutil.copy2(path, target)
+            return str(target)
+
+        # last_model_path stays: Lightning never deletes a file outside its own directory.
+        return dict(state, dirpath=str(new_dir), best_k_models={moved(p): s for p, s in best.items()},
+                    best_model_path=moved(state.get("best_model_path", "")),
+                    kth_best_model_path=moved(state.get("kth_best_model_path", "")))

@@ -8,6 +8,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from stockrnn.errors import TrainingDiverged
 from stockrnn.models.network import RecurrentNetwork
 
 
@@ -42,8 +43,14 @@ class Forecaster(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         if self._train_batches:
+            self._stop_if_diverged(self._train_sum, "training")
             self.log("train/loss", self._train_sum / self._train_batches, sync_dist=True)
         self._train_sum, self._train_batches = torch.zeros((), device=self.device), 0
+
+    def on_validation_epoch_start(self) -> None:
+        # The training loss is known here: name it, rather than the validation loss it ruins next.
+        if self._train_batches and not self.trainer.sanity_checking:
+            self._stop_if_diverged(self._train_sum, "training")
 
     def validation_step(self, batch, batch_idx) -> None:
         x, y = batch
@@ -54,10 +61,22 @@ class Forecaster(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if self._val_count:
             mse = self._val_sse / self._val_count
+            if not self.trainer.sanity_checking:
+                self._stop_if_diverged(mse, "validation")
             self.log("val/loss", mse, sync_dist=True)
             # A linear scaler makes a price error the scaled error times the target's scale.
             self.log("val/rmse", mse.sqrt() * self.hparams.price_scale, sync_dist=True, prog_bar=True)
         self._val_sse, self._val_count = torch.zeros((), device=self.device), 0
+
+    def _stop_if_diverged(self, loss: torch.Tensor, which: str) -> None:
+        """Checked once per epoch on the summed loss: a per-step check would sync the device each step."""
+        if torch.isfinite(loss):
+            return
+        lr = self.trainer.optimizers[0].param_groups[0]["lr"] if self.trainer.optimizers else None
+        raise TrainingDiverged(
+            f"the {which} loss became {loss.item()} in epoch {self.current_epoch + 1}; try a lower "
+            f"learning rate (model.optimizer.lr, now {lr}) or gradient clipping "
+            f"(trainer.gradient_clip_val, now {self.trainer.gradient_clip_val})")
 
     def predict_step(self, batch, batch_idx) -> torch.Tensor:
         x, _ = batch

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
+from hydra.experimental.callback import Callback
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -41,3 +43,14 @@ def instantiate_all(group: DictConfig | None) -> list:
     if not group:
         return []
     return [instantiate(node) for node in group.values() if node is not None and "_target_" in node]
+
+
+class KeepFinishedRuns(Callback):
+    """Hydra callback: stop a single run before Hydra rewrites the .hydra/ record of a finished
+    run whose directory it was given again (train and eval repeat the check for sweep jobs)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        from stockrnn.run_outputs import refuse_finished_run_dir  # heavy imports: only when it runs
+
+        with user_errors_exit():
+            refuse_finished_run_dir(Path(config.hydra.run.dir))
