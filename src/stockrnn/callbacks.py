@@ -114,7 +114,8 @@ class RunCheckpoint(ModelCheckpoint):
         new_dir.mkdir(parents=True, exist_ok=True)
 
         def moved(path: str) -> str:
-            if not path or Path(path).parent.resolve() != old_dir.resolve():
+            # Only .ckpt files of the old checkpoint directory: the paths come from the checkpoint.
+            if not path or Path(path).suffix != ".ckpt" or Path(path).parent.resolve() != old_dir.resolve():
                 return path
             target = new_dir / Path(path).name
             if not target.exists():

@@ -36,8 +36,8 @@ def refuse_finished_run_dir(output_dir: Path) -> None:
     """A run never writes into the directory of a finished one (a reused hydra.run.dir)."""
     if (output_dir / "metrics.json").exists():
         raise StockrnnError(
-            f"{output_dir} already holds a finished run (metrics.json); not overwriting it. Leave "
-            "hydra.run.dir unset (each run gets its own directory) or choose a new one")
+            f"{output_dir} already holds a finished run (metrics.json); not overwriting it. Choose a new "
+            "hydra.run.dir (or hydra.sweep.dir), or leave it unset: each run then gets its own directory")
 
 
 def tensorboard_writers(loggers: list[Logger]):
