@@ -19,15 +19,17 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MASTERCARD_CSV = REPO_ROOT.parent / "shared" / "data" / "Mastercard_stock_history.csv"
 
 
-def run_module(module: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_module(module: str, *args: str, timeout: float = 300, env: dict | None = None,
+               **kwargs) -> subprocess.CompletedProcess:
     """`python -m module args` from the repository root, as a user runs it; this checkout's source
-    first on the path, also for the worker processes a launcher starts."""
+    first on the path, also for the worker processes a launcher starts. No debug flags."""
     env = os.environ | {"PYTHONUNBUFFERED": "1",
                         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "src"),
-                                                                    os.environ.get("PYTHONPATH")]))}
-    env.pop("HYDRA_FULL_ERROR", None)
+                                                                    os.environ.get("PYTHONPATH")]))} | (env or {})
+    for debug in ("HYDRA_FULL_ERROR", "STOCKRNN_DEBUG"):
+        env.pop(debug, None)
     return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=timeout, env=env)
+                          text=True, timeout=timeout, env=env, **kwargs)
 
 
 def compose_config(overrides: list[str], output_dir: Path, config_name: str = "train") -> DictConfig:

@@ -6,10 +6,11 @@ import lightning as L
 import pytest
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from stockrnn.errors import StockrnnError
 from stockrnn.models.forecaster import Forecaster
-from stockrnn.utils.config import CONFIG_DIR, check_config
+from stockrnn.utils.config import CONFIG_DIR, check_config, check_data_settings
 from stockrnn.utils.entry import instantiate_all
 
 from conftest import compose_config
@@ -57,8 +58,10 @@ def test_every_trainer_config_instantiates(trainer, tmp_path):
 def test_every_logger_and_callback_config_instantiates(logger, tmp_path):
     cfg = compose_config([f"logger={logger}"], tmp_path)
     assert len(instantiate_all(cfg.logger)) == (2 if logger == "many" else 1)
-    names = {type(cb).__name__ for cb in instantiate_all(compose_config([], tmp_path).callbacks)}
-    assert {"ModelCheckpoint", "EarlyStopping", "LearningRateMonitor"} <= names
+    callbacks = instantiate_all(compose_config([], tmp_path).callbacks)
+    names = {type(cb).__name__ for cb in callbacks}
+    assert {"EarlyStopping", "LearningRateMonitor"} <= names
+    assert any(isinstance(cb, ModelCheckpoint) for cb in callbacks)
 
 
 def test_seed_mastercard_reproduces_the_tutorials_settings(tmp_path):
@@ -83,8 +86,43 @@ def test_eval_config_composes(tmp_path):
     ("data.val_fraction=0", "data.val_fraction=0: expected a number in (0.0, 1.0)"),
     ("data.scaler=robust", "data.scaler='robust': expected one of minmax, standard, none"),
     ("model.cell=transformer", "model.cell='transformer': expected one of rnn, lstm, gru"),
+    ("model.dropout=-0.1", "model.dropout=-0.1: expected a number in [0.0, 1.0)"),
+    ("data.val_fraction=1", "data.val_fraction=1: expected a number in (0.0, 1.0)"),
+    ("data.n_steps=true", "data.n_steps=True: expected a positive integer"),
+    ("data.fill=bfill", "data.fill='bfill': expected one of ffill"),
+    ("data.features=High", "data.features='High': expected a list of input columns, e.g. [High]"),
+    ("data.features=[]", "data.features=[]: expected a list of input columns"),
+    ("data.train_start=abc", "data.train_start='abc': expected a year, month or date (e.g. 2016, 2016-06 or 2016-06-30)"),
+    ("data.test_end=2017-13", "data.test_end='2017-13': expected a year, month or date"),
+    ("data.train_start=2017", "data.train_start (2017) is after data.train_end (2016)"),
+    ("data.test_start=2016", "data.test_start (2016) must come after data.train_end (2016)"),
+    ("data.test_start=2016-12-31", "data.test_start (2016-12-31) must come after data.train_end (2016)"),
+    ("data=csv", "data.train_start=None: expected a year, month or date"),  # bounds left unset
 ])
 def test_bad_values_are_named_before_any_data_is_read(override, message, tmp_path):
     with pytest.raises(StockrnnError) as err:
         check_config(compose_config([override], tmp_path))
     assert message in str(err.value)
+
+
+def test_the_data_check_passes_every_shipped_data_config(tmp_path):
+    for data in options("data"):
+        overrides = [f"data={data}"] + (["data.train_start=2015", "data.train_end=2016", "data.test_start=2017",
+                                          "data.test_end=2017"] if data == "csv" else [])
+        check_config(compose_config(overrides, tmp_path))  # raises if a shipped default were invalid
+
+
+def test_an_unknown_target_transform_is_named(tmp_path):
+    with pytest.raises(StockrnnError, match="data.transform='bogus': expected one of level, diff, log_return"):
+        check_config(compose_config(["data.transform=bogus"], tmp_path))
+    check_config(compose_config(["data.transform=diff"], tmp_path))
+
+
+def test_the_check_reads_plain_settings_too():
+    """eval checks the checkpoint's settings with the user's overrides: a plain dict, same messages."""
+    settings = dict(n_steps=3, horizon=1, batch_size=0, val_fraction=0.2, scaler="minmax", features=["High"],
+                    train_start=2016, train_end=2020, test_start=2021, test_end=2021)
+    with pytest.raises(StockrnnError, match="data.batch_size=0: expected a positive integer"):
+        check_data_settings(settings)
+    with pytest.raises(StockrnnError, match=r"data.test_start \(2020-06\) must come after data.train_end \(2020\)"):
+        check_data_settings(settings | dict(batch_size=10, test_start="2020-06"))

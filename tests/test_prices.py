@@ -1,6 +1,8 @@
 """Reading CSVs: date formats, order, duplicates, and clear errors for bad files and columns."""
 
+import gzip
 import logging
+import zipfile
 
 import pandas as pd
 import pytest
@@ -21,6 +23,8 @@ def write(tmp_path, text: str, name: str = "p.csv"):
     # Yahoo: one offset per row, changing with daylight saving; the local date is kept.
     ["2021-03-12 00:00:00-05:00", "2021-03-15 00:00:00-04:00", "2021-03-16 00:00:00-04:00"],
     ["2021-03-12T00:00:00Z", "2021-03-15T00:00:00Z", "2021-03-16T00:00:00Z"],
+    ["3/12/21", "3/15/21", "3/16/21"],
+    ['"Mar 12, 2021"', '"Mar 15, 2021"', '"Mar 16, 2021"'],
 ])
 def test_dates_in_iso_us_and_time_zone_forms_parse_to_the_same_days(tmp_path, dates):
     path = write(tmp_path, "Date,High\n" + "\n".join(f"{d},{i}" for i, d in enumerate(dates)))
@@ -42,12 +46,29 @@ def test_text_numbers_with_thousands_separators_parse(tmp_path):
     assert frame["Volume"].tolist() == [1234567.0, 2000.0]
 
 
+def _zip_bytes() -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("prices.csv", "Date,High\n2021-01-04,1\n")
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize("content, message", [
     (None, "data file not found"),
     ("", "data file is empty"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\xff\xfe", "not a readable CSV"),
-    ("Day,High\n2021-01-04,1\n", "no date column 'Date'"),
-    ("Date,High\nyesterday,1\n2021-01-05,2\n", "dates that do not parse (first: 'yesterday')"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\xff\xfe", "is not a CSV text file: it looks like binary data"),
+    (gzip.compress(b"Date,High\n2021-01-04,1\n"), "it looks like gzip-compressed"),
+    (_zip_bytes(), "it looks like a zip archive (an Excel .xlsx?)"),
+    ("Date,High\n2021-01-04,1\n2021-01-05,1,2\n", "is not a well-formed CSV: Expected 2 fields in line 3, saw 3"),
+    ("Day,High\n2021-01-04,1\n", "no date column 'Date' (columns: Day, High); set data.date_column"),
+    ("Date;High\n2021-01-04;1\n", "(columns: Date;High); set data.date_column; only commas separate fields"),
+    ("Date,High\n", "has a header but no rows"),
+    ("Date,High\nyesterday,1\n2021-01-05,2\n", "dates that do not parse (first: 'yesterday' in data row 1)"),
+    # Day-first dates: 13/02 cannot be US, and reading 01/02 day-first instead would be a guess.
+    ("Date,High\n01/02/2021,1\n13/02/2021,2\n", "dates that do not parse (first: '13/02/2021' in data row 2)"),
+    ("Date,High\n2021-01-04,1\n,2\n", "column 'Date' has no date in data row 2 (after '2021-01-04')"),
 ])
 def test_bad_files_name_the_problem(tmp_path, content, message):
     path = tmp_path / "bad.csv"
@@ -60,16 +81,77 @@ def test_bad_files_name_the_problem(tmp_path, content, message):
     assert message in str(err.value)
 
 
+def test_a_directory_is_not_a_data_file(tmp_path):
+    with pytest.raises(StockrnnError, match="is a directory; expected a CSV file"):
+        read_price_csv(tmp_path, "Date")
+
+
+def test_utf16_files_and_stray_latin1_text_still_read(tmp_path):
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_bytes("Date,High\n2021-01-04,1.5\n2021-01-05,2.5\n".encode("utf-16"))
+    assert read_price_csv(utf16, "Date")["High"].tolist() == [1.5, 2.5]
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("Date,High,Note\n2021-01-04,1.5,caf\xe9\n".encode("latin-1"))
+    assert read_price_csv(latin1, "Date")["High"].tolist() == [1.5]
+
+
 def test_missing_column_lists_the_available_ones(tmp_path):
     frame = read_price_csv(write(tmp_path, "Date,Open,High\n2021-01-04,1,2\n"), "Date")
     with pytest.raises(StockrnnError, match=r"\['Close'\] not found; available: Open, High"):
         numeric_columns(frame, ["High", "Close"], "p.csv")
 
 
-def test_missing_value_names_column_and_first_date(tmp_path):
-    frame = read_price_csv(write(tmp_path, "Date,High\n2021-01-04,1\n2021-01-05,\n2021-01-06,x\n"), "Date")
-    with pytest.raises(StockrnnError, match=r"'High' has 2 missing or non-numeric values \(first on 2021-01-05\)"):
+@pytest.mark.parametrize("missing", ["", "NaN", "null", "nan", "  "])
+def test_missing_value_names_column_and_first_date(tmp_path, missing):
+    frame = read_price_csv(write(tmp_path, f"Date,High\n2021-01-04,1\n2021-01-05,{missing}\n2021-01-06,3\n"
+                                           f"2021-01-07,{missing}\n"), "Date")
+    with pytest.raises(StockrnnError) as err:
         numeric_columns(frame, ["High"], "p.csv")
+    assert str(err.value) == ("p.csv: column 'High' has 2 missing values (first on 2021-01-05); "
+                              "set data.fill=ffill to carry the previous day's value forward")
+
+
+def test_ffill_carries_the_previous_value_and_says_how_many(tmp_path, caplog):
+    frame = read_price_csv(write(tmp_path, "Date,High,Low\n2021-01-04,1,0\n2021-01-05,,0\n2021-01-06,null,0\n"
+                                           "2021-01-07,4,0\n2021-01-08,NaN,0\n"), "Date")
+    with caplog.at_level(logging.WARNING):
+        filled = numeric_columns(frame, ["High", "Low"], "p.csv", fill="ffill")
+    assert filled["High"].tolist() == [1, 1, 1, 4, 4] and filled["Low"].tolist() == [0] * 5
+    assert "filled 3 missing values of column 'High'" in caplog.text and "first on 2021-01-05" in caplog.text
+    assert "'Low'" not in caplog.text  # nothing to fill there, nothing said
+
+
+def test_ffill_cannot_fill_a_leading_gap(tmp_path):
+    frame = read_price_csv(write(tmp_path, "Date,High\n2021-01-04,\n2021-01-05,2\n"), "Date")
+    with pytest.raises(StockrnnError, match=r"'High' starts with missing values \(first on 2021-01-04\); "
+                                            "data.fill=ffill needs an earlier value"):
+        numeric_columns(frame, ["High"], "p.csv", fill="ffill")
+
+
+@pytest.mark.parametrize("cells, expected", [
+    (['"1,234.5"', '"12.25"'], [1234.5, 12.25]),  # a decimal point shows the comma groups thousands
+    (['"1,234,567"', '"2,000"'], [1234567.0, 2000.0]),  # two groups: thousands
+    (['" 17.5 "', '"-3"'], [17.5, -3.0]),  # text numbers with spaces
+    (['"1e3"', '".5"'], [1000.0, 0.5]),
+])
+def test_text_numbers_parse_when_unambiguous(tmp_path, cells, expected):
+    frame = read_price_csv(write(tmp_path, "Date,High\n2021-01-04,{}\n2021-01-05,{}\n".format(*cells)), "Date")
+    assert numeric_columns(frame, ["High"], "p.csv")["High"].tolist() == expected
+
+
+@pytest.mark.parametrize("cells, message", [
+    (['"1,5"', '"2,25"'], "'High' holds '1,5' on 2021-01-04, not a number"),  # decimal commas
+    (['"1.234,5"', '"7"'], "'High' holds '1.234,5' on 2021-01-04, not a number"),
+    (['"1,234"', '"5,678"'], "'High' writes numbers like '1,234', which could mean a thousand or a decimal comma"),
+    (['12', '"12 USD"'], "'High' holds '12 USD' on 2021-01-05, not a number"),
+    (['12', 'inf'], "'High' holds an infinite value on 2021-01-05; expected finite numbers"),
+    (['12', '1e400'], "'High' holds an infinite value on 2021-01-05"),
+])
+def test_ambiguous_or_non_numbers_are_an_error_naming_the_column(tmp_path, cells, message):
+    frame = read_price_csv(write(tmp_path, "Date,High\n2021-01-04,{}\n2021-01-05,{}\n".format(*cells)), "Date")
+    with pytest.raises(StockrnnError) as err:
+        numeric_columns(frame, ["High"], "p.csv", fill="ffill")  # fill never turns a bad number into a gap
+    assert message in str(err.value)
 
 
 @pytest.mark.parametrize("name, first, last", [("msft", "1986-03-13", "2017-11-10"),

@@ -92,8 +92,10 @@ def test_every_test_day_is_forecast_once(prices_csv):
 @pytest.mark.parametrize("overrides, message", [
     (dict(train_start=2020, train_end=2021), "the train range 2020..2021 holds no rows; the data covers 2015-01-01"),
     (dict(n_steps=600), "the train range 2015..2016 has 522 rows; n_steps=600"),
-    (dict(test_start=2016), "data.test_start (2016) must come after data.train_end (2016)"),
-    (dict(train_start=2017, train_end=2016), "data.train_start (2017) is after data.train_end (2016)"),
+    (dict(test_start=2019, test_end=2020), "the test range 2019..2020 holds no rows; the data covers 2015-01-01..2017-04-19"),
+    (dict(test_start="2017-03-01", test_end="2017-03-02", horizon=3),
+     "the test range 2017-03-01..2017-03-02 has 2 rows; horizon=3 needs at least 3"),
+    (dict(val_fraction=0.999), "n_steps=5 and horizon=1 with val_fraction=0.999 need at least 1005"),
     (dict(features=["High", "Adj Close"]), "['Adj Close'] not found; available: Open, High, Low, Close, Volume"),
 ])
 def test_impossible_splits_and_columns_are_named(prices_csv, overrides, message):

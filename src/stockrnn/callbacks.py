@@ -1,11 +1,22 @@
-"""Callbacks the run itself needs (the user-configurable ones come from conf/callbacks)."""
+"""Callbacks the run itself needs (the user-configurable ones come from conf/callbacks).
+
+The last three keep a resumed fit (ckpt_path=.../last.ckpt) on exactly the path of an uninterrupted one.
+"""
 
 from __future__ import annotations
 
+import logging
+import random
+import shutil
 import time
+from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+log = logging.getLogger(__name__)
 
 
 class FitTimer(L.Callback):
@@ -13,9 +24,10 @@ class FitTimer(L.Callback):
     and the epochs it ran. metrics.json's train_seconds is their sum, so train_seconds / epochs
     is the benchmark's seconds per epoch.
 
-    Both also go into trainer.callback_metrics: under ddp_spawn the fit runs in child processes,
-    and callback_metrics is what Lightning sends back to the main process (the timer there never
-    started, and its trainer's epoch counter stays at 0).
+    Stored in checkpoints, so a resumed run reports the seconds of both parts together. Both
+    figures also go into trainer.callback_metrics: under ddp_spawn the fit runs in child
+    processes, and callback_metrics is what Lightning sends back to the main process (the timer
+    there never started, and its trainer's epoch counter stays at 0).
     """
 
     SECONDS, EPOCHS = "fit/seconds", "fit/epochs"
@@ -32,7 +44,8 @@ class FitTimer(L.Callback):
         self._epoch_started = time.perf_counter()
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        # Runs after the epoch's validation loop and checkpointing, so both are counted.
+        # Runs after the epoch's validation and before the checkpoint callbacks (Lightning runs
+        # those last), so last.ckpt holds this epoch's seconds too.
         if self._epoch_started is not None:
             self.epoch_seconds.append(time.perf_counter() - self._epoch_started)
             self._epoch_started = None
@@ -49,3 +62,92 @@ class FitTimer(L.Callback):
         # Absent when the fit had nothing to do (a resumed run already at max_epochs).
         return {"epochs": trainer.current_epoch if epochs is None else int(epochs),
                 "train_seconds": 0.0 if seconds is None else float(seconds)}
+
+    def state_dict(self) -> dict:
+        return {"epoch_seconds": list(self.epoch_seconds)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.epoch_seconds = [float(s) for s in state_dict["epoch_seconds"]]
+
+
+class RandomState(L.Callback):
+    """Stores the random generators in each checkpoint and restores them on resume.
+
+    The shuffled train loader draws each epoch's order from torch's global generator (and dropout
+    its masks), so without this a resumed run would see other batches than an uninterrupted one.
+    Kept as plain tensors, lists and ints: weights_only loading reads them.
+    """
+
+    def state_dict(self) -> dict:
+        numpy_state = np.random.get_state()
+        state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+                 "numpy": [numpy_state[0], numpy_state[1].tolist(), *numpy_state[2:]]}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        torch.set_rng_state(state_dict["torch"])
+        version, internal, gauss_next = state_dict["python"]
+        random.setstate((version, tuple(internal), gauss_next))
+        kind, keys, *rest = state_dict["numpy"]
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), *rest))
+        if "cuda" in state_dict and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint with two fixes for resuming a killed run.
+
+    - last.ckpt is written after every epoch. Lightning 2.6 writes it only in epochs that also save
+      a top-k checkpoint, so with save_top_k=1 it was a copy of the best one, and a resumed run
+      restarted from its best epoch instead of its last.
+    - Resumed into a new run directory, it brings the best checkpoint along. Lightning forgets the
+      best score when the directory changed, so the first epoch after resuming would become "best"
+      whatever its score. We copy the best file into this run's directory and point the restored
+      state at the copy; the old run's files stay untouched.
+    """
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_last_every_epoch(trainer)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_every_epoch(trainer)
+
+    def _save_last_every_epoch(self, trainer) -> None:
+        # Skipped when the parent just saved at this step (a new best, with last.ckpt beside it).
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        old_dir = state_dict.get("dirpath")
+        if self.dirpath and old_dir and Path(old_dir).resolve() != Path(self.dirpath).resolve():
+            state_dict = self._moved_into_this_run(state_dict, Path(old_dir), Path(self.dirpath))
+        super().load_state_dict(state_dict)
+
+    @staticmethod
+    def _moved_into_this_run(state: dict, old_dir: Path, new_dir: Path) -> dict:
+        best = state.get("best_k_models", {})
+        if not all(Path(path).is_file() for path in best):
+            log.warning("the best checkpoint of %s is gone; this run's best.ckpt covers only the epochs "
+                        "after resuming", old_dir)
+            return state
+        new_dir.mkdir(parents=True, exist_ok=True)
+
+        def moved(path: str) -> str:
+            # Only .ckpt files of the old checkpoint directory: the paths come from the checkpoint.
+            if not path or Path(path).suffix != ".ckpt" or Path(path).parent.resolve() != old_dir.resolve():
+                return path
+            target = new_dir / Path(path).name
+            if not target.exists():
+                shutil.copy2(path, target)
+            return str(target)
+
+        # last_model_path stays: Lightning never deletes a file outside its own directory.
+        return dict(state, dirpath=str(new_dir), best_k_models={moved(p): s for p, s in best.items()},
+                    best_model_path=moved(state.get("best_model_path", "")),
+                    kth_best_model_path=moved(state.get("kth_best_model_path", "")))

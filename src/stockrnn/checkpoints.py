@@ -1,4 +1,5 @@
-"""Read a stockrnn checkpoint back: network, data settings and scalers, as plain data only."""
+"""Read a stockrnn checkpoint back (network, data settings and scalers, as plain data only), and
+check that one fits the run that wants to resume from it."""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from stockrnn.data.datamodule import StockDataModule
 from stockrnn.errors import StockrnnError
 from stockrnn.models.forecaster import Forecaster
+from stockrnn.utils.config import check_data_settings
 
 REQUIRED_KEYS = ("state_dict", "hyper_parameters", "datamodule_hyper_parameters", StockDataModule.__qualname__)
+# What must match for a checkpoint's weights and scalers to mean the same in another run.
+NETWORK_KEYS = ("cell", "hidden_size", "num_layers", "dropout", "bidirectional", "nonlinearity")
+DATA_KEYS = ("features", "target", "n_steps", "horizon", "scaler")
 
 
 @dataclass
@@ -22,7 +28,7 @@ class Restored:
     epoch: int
 
 
-def load_checkpoint(path: str | Path) -> Restored:
+def read_checkpoint(path: str | Path) -> dict:
     """weights_only loading: a checkpoint cannot run code when read (see README: Checkpoints)."""
     path = Path(path).expanduser()
     if not path.is_file():
@@ -30,15 +36,32 @@ def load_checkpoint(path: str | Path) -> Restored:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for a corrupt or foreign file
-        raise StockrnnError(f"{path} is not a readable stockrnn checkpoint ({type(err).__name__})") from None
+        raise StockrnnError(f"{path} is not a readable stockrnn checkpoint ({type(err).__name__}); "
+                            "expected a checkpoints/*.ckpt file written by stockrnn.train") from None
     missing = [key for key in REQUIRED_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
     if missing:
         raise StockrnnError(f"{path} is not a stockrnn checkpoint: it lacks {', '.join(missing)}")
+    return checkpoint
+
+
+def weight_mismatches(module: nn.Module, state_dict: dict) -> list[str]:
+    """Each weight of `state_dict` that `module` lacks or holds in another shape (empty: it fits)."""
+    own = module.state_dict()
+    problems = [f"{name} is missing" for name in own if name not in state_dict]
+    problems += [f"{name} is not in the network" for name in state_dict if name not in own]
+    problems += [f"{name} has shape {list(state_dict[name].shape)}, the network {list(own[name].shape)}"
+                 for name in own if name in state_dict and state_dict[name].shape != own[name].shape]
+    return problems
+
+
+def load_checkpoint(path: str | Path) -> Restored:
+    checkpoint = read_checkpoint(path)
     module = Forecaster(**checkpoint["hyper_parameters"])
-    try:
-        module.load_state_dict(checkpoint["state_dict"])
-    except RuntimeError as err:
-        raise StockrnnError(f"{path}: its weights do not fit the network it describes ({err})") from None
+    problems = weight_mismatches(module, checkpoint["state_dict"])
+    if problems:
+        raise StockrnnError(f"{path}: its weights do not fit the network it describes "
+                            f"({len(problems)} mismatch{'es' if len(problems) > 1 else ''}, first: {problems[0]})")
+    module.load_state_dict(checkpoint["state_dict"])
     return Restored(module, dict(checkpoint["datamodule_hyper_parameters"]),
                     checkpoint[StockDataModule.__qualname__], int(checkpoint.get("epoch", -1)) + 1)
 
@@ -46,6 +69,27 @@ def load_checkpoint(path: str | Path) -> Restored:
 def datamodule_for(restored: Restored, overrides: dict) -> StockDataModule:
     """The checkpoint's data settings with `overrides` (non-null values only), its scalers loaded."""
     settings = restored.data_settings | {k: v for k, v in overrides.items() if v is not None}
+    check_data_settings(settings)
     datamodule = StockDataModule(**settings)
     datamodule.load_state_dict(restored.data_state)
     return datamodule
+
+
+def check_resumable(path: str | Path, module: Forecaster, datamodule: StockDataModule) -> None:
+    """Refuse to resume from a checkpoint whose network or data settings differ from this run's:
+    its weights would not load, or would mean something else here."""
+    checkpoint = read_checkpoint(path)
+    theirs, ours = checkpoint["hyper_parameters"], module.hparams
+    differences = [f"model.{key} {theirs.get(key)!r} there, {ours.get(key)!r} here"
+                   for key in NETWORK_KEYS if theirs.get(key) != ours.get(key)]
+    theirs, ours = checkpoint["datamodule_hyper_parameters"], datamodule.hparams
+    differences += [f"data.{key} {theirs.get(key)!r} there, {ours.get(key)!r} here"
+                    for key in DATA_KEYS if theirs.get(key) != ours.get(key)]
+    if not differences and checkpoint[StockDataModule.__qualname__] != datamodule.state_dict():
+        differences.append("its scalers were fit on other training rows (data.path, data.train_start, "
+                           "data.train_end)")
+    if not differences:
+        differences = weight_mismatches(module, checkpoint["state_dict"])
+    if differences:
+        raise StockrnnError(f"cannot resume from {path}: it comes from another configuration "
+                            f"({'; '.join(differences[:3])}); resume with the settings it was trained with")

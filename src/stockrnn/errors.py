@@ -1,5 +1,9 @@
-"""The one exception type for bad input or config: its message is shown to the user as is."""
+"""The exception types whose message is shown to the user as is (no traceback)."""
 
 
 class StockrnnError(Exception):
     """A problem with the user's data, config or files; the message names it and what was expected."""
+
+
+class TrainingDiverged(StockrnnError):
+    """The loss became NaN or infinite: the run stops rather than train on meaningless weights."""

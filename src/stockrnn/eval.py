@@ -9,13 +9,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockrnn.checkpoints import datamodule_for, load_checkpoint
 from stockrnn.evaluation import evaluate
-from stockrnn.run_outputs import print_results, write_data_split, write_results
+from stockrnn.run_outputs import print_results, refuse_finished_run_dir, write_data_split, write_results
 from stockrnn.utils.config import CONFIG_DIR
 from stockrnn.utils.entry import instantiate_all, user_errors_exit
 
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict:
     output_dir = Path(cfg.paths.output_dir)
+    refuse_finished_run_dir(output_dir)
     restored = load_checkpoint(cfg.ckpt_path)
     datamodule = datamodule_for(restored, OmegaConf.to_container(cfg.data, resolve=True))
     datamodule.setup("test")

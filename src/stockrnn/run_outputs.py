@@ -14,6 +14,7 @@ from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from stockrnn import plots
 from stockrnn.data.datamodule import StockDataModule
+from stockrnn.errors import StockrnnError
 from stockrnn.evaluation import Evaluation
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,14 @@ TENSORBOARD_NAMES = {
 }
 # Shown in TensorBoard's HParams tab against the run's hyperparameters.
 HPARAM_METRICS = ("val_rmse", "test_rmse", "skill", "persistence_rmse", "linear_rmse")
+
+
+def refuse_finished_run_dir(output_dir: Path) -> None:
+    """A run never writes into the directory of a finished one (a reused hydra.run.dir)."""
+    if (output_dir / "metrics.json").exists():
+        raise StockrnnError(
+            f"{output_dir} already holds a finished run (metrics.json); not overwriting it. Choose a new "
+            "hydra.run.dir (or hydra.sweep.dir), or leave it unset: each run then gets its own directory")
 
 
 def tensorboard_writers(loggers: list[Logger]):

@@ -13,10 +13,11 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from stockrnn.callbacks import FitTimer
+from stockrnn.callbacks import FitTimer, RandomState
+from stockrnn.checkpoints import check_resumable
 from stockrnn.errors import StockrnnError
 from stockrnn.evaluation import evaluate
-from stockrnn.run_outputs import print_results, write_data_split, write_results
+from stockrnn.run_outputs import print_results, refuse_finished_run_dir, write_data_split, write_results
 from stockrnn.utils.config import CONFIG_DIR, check_config
 from stockrnn.utils.entry import instantiate_all, sweep_job_failures_recorded, user_errors_exit
 from stockrnn.utils.threads import torch_threads
@@ -43,8 +44,8 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     """Run one training from a composed config; returns (metrics, objects)."""
     check_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
-    if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
+    refuse_finished_run_dir(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)  # Hydra makes it; train(cfg) called directly may not
     threads = torch_threads(cfg.get("torch_threads"))
     if threads:
         torch.set_num_threads(threads)
@@ -52,15 +53,19 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
 
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")  # bad data fails here, before anything is written
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
     module = instantiate(cfg.model, n_features=datamodule.n_features, horizon=datamodule.horizon,
                          target_codec=datamodule.target_codec.to_dict())
+    if cfg.get("ckpt_path"):
+        check_resumable(cfg.ckpt_path, module, datamodule)
     fit_timer = FitTimer()
     loggers = instantiate_all(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=instantiate_all(cfg.get("callbacks")) + [fit_timer],
-                                     logger=loggers or False)
+    callbacks = instantiate_all(cfg.get("callbacks")) + [fit_timer, RandomState()]
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     write_data_split(datamodule, output_dir, loggers)
 
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     load_best_weights(module, trainer.checkpoint_callback)
     evaluation = evaluate(module, datamodule)
     check_finite(evaluation.metrics)

@@ -33,7 +33,8 @@ class StockDataModule(L.LightningDataModule):
                  test_end, n_steps: int, horizon: int = 1, val_fraction: float = 0.2,
                  batch_size: int = 32, batches_per_step: int = 16, scaler: str = "minmax",
                  transform: str = "level", shuffle_train: bool = True,
-                 path: str | None = None, embedded: str | None = None, date_column: str = "Date"):
+                 path: str | None = None, embedded: str | None = None, date_column: str = "Date",
+                 fill: str | None = None):
         super().__init__()
         self.save_hyperparameters()  # stored in checkpoints: eval and predict rebuild the data from it
         if path is None and embedded is None:
@@ -45,6 +46,7 @@ class StockDataModule(L.LightningDataModule):
         self.n_steps, self.horizon, self.val_fraction = n_steps, horizon, val_fraction
         self.batch_size, self.batches_per_step = batch_size, batches_per_step
         self.scaler_kind, self.transform, self.shuffle_train = scaler, transform, shuffle_train
+        self.fill = fill
         # Set by load_state_dict when evaluating a checkpoint: then the stored scalers are used.
         self.feature_scaler: Scaler | None = None
         self.target_codec: TargetCodec | None = None
@@ -66,7 +68,8 @@ class StockDataModule(L.LightningDataModule):
     def model_columns(self, raw: pd.DataFrame) -> pd.DataFrame:
         """The target and every input column, derived ones included, validated as numbers."""
         columns = [c for feature in self.features for c in base_columns(feature)] + [self.target]
-        return add_derived(numeric_columns(raw, list(dict.fromkeys(columns)), self.source), self.features)
+        numbers = numeric_columns(raw, list(dict.fromkeys(columns)), self.source, self.fill)
+        return add_derived(numbers, self.features)
 
     def scaled_inputs(self, frame: pd.DataFrame) -> torch.Tensor:
         return self.feature_scaler.transform_columns([frame[f].to_numpy() for f in self.features])

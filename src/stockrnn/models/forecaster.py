@@ -11,6 +11,7 @@ from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from stockrnn.data.targets import TargetCodec
+from stockrnn.errors import TrainingDiverged
 from stockrnn.models.network import RecurrentNetwork
 
 
@@ -61,6 +62,7 @@ class Forecaster(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         if self._train_batches:
+            self._stop_if_diverged(self._train_sum, "training")
             self.log("train/loss", self._train_sum / self._train_batches, sync_dist=True)
         self._train_sum, self._train_batches = torch.zeros((), device=self.device), 0
         self._step_scheduler()
@@ -75,6 +77,11 @@ class Forecaster(L.LightningModule):
         else:
             scheduler.step()
 
+    def on_validation_epoch_start(self) -> None:
+        # The training loss is known here: name it, rather than the validation loss it ruins next.
+        if self._train_batches and not self.trainer.sanity_checking:
+            self._stop_if_diverged(self._train_sum, "training")
+
     def validation_step(self, batch, batch_idx) -> None:
         x, y, anchor = batch
         predicted = self(x)
@@ -86,9 +93,21 @@ class Forecaster(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if self._val_count:
             scaled_sse, price_sse = self._val_sums / self._val_count
+            if not self.trainer.sanity_checking:
+                self._stop_if_diverged(scaled_sse, "validation")
             self.log("val/loss", scaled_sse, sync_dist=True)
             self.log("val/rmse", price_sse.sqrt(), sync_dist=True, prog_bar=True)
         self._val_sums, self._val_count = torch.zeros(2, device=self.device), 0
+
+    def _stop_if_diverged(self, loss: torch.Tensor, which: str) -> None:
+        """Checked once per epoch on the summed loss: a per-step check would sync the device each step."""
+        if torch.isfinite(loss):
+            return
+        lr = self.trainer.optimizers[0].param_groups[0]["lr"] if self.trainer.optimizers else None
+        raise TrainingDiverged(
+            f"the {which} loss became {loss.item()} in epoch {self.current_epoch + 1}; try a lower "
+            f"learning rate (model.optimizer.lr, now {lr}) or gradient clipping "
+            f"(model.gradient_clip_val, now {self.hparams.gradient_clip_val})")
 
     def predict_step(self, batch, batch_idx) -> torch.Tensor:
         return self(batch[0])

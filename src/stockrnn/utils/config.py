@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from stockrnn.data.prices import FILLS
 from stockrnn.data.scaling import SCALERS
+from stockrnn.data.splits import date_bound
 from stockrnn.data.targets import TRANSFORMS
 from stockrnn.errors import StockrnnError
 from stockrnn.models.network import CELLS
@@ -41,8 +44,7 @@ OmegaConf.register_new_resolver("stockrnn.run_name", run_name, replace=True)
 warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/submitit_slurm' is validated against ConfigStore schema")
 
 
-def _positive_int(cfg: DictConfig, key: str) -> None:
-    value = cfg.get(key.split(".")[-1])
+def _positive_int(value, key: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise StockrnnError(f"{key}={value!r}: expected a positive integer")
 
@@ -55,20 +57,47 @@ def _in_range(value, key: str, low: float, high: float, closed_low: bool) -> Non
         raise StockrnnError(f"{key}={value!r}: expected a number in {bracket}{low}, {high})")
 
 
+def _one_of(value, key: str, allowed) -> None:
+    if value not in allowed:
+        raise StockrnnError(f"{key}={value!r}: expected one of {', '.join(map(str, allowed))}")
+
+
+def _bound(data: Mapping, key: str, end: bool):
+    try:
+        return date_bound(data.get(key), end=end)
+    except ValueError:
+        raise StockrnnError(f"data.{key}={data.get(key)!r}: expected a year, month or date "
+                            "(e.g. 2016, 2016-06 or 2016-06-30)") from None
+
+
+def check_data_settings(data: Mapping) -> None:
+    """The data settings of a run (train: the config; eval: the checkpoint's with overrides)."""
+    for key in ("n_steps", "horizon", "batch_size"):
+        _positive_int(data.get(key), f"data.{key}")
+    _in_range(data.get("val_fraction"), "data.val_fraction", 0.0, 1.0, closed_low=False)
+    _one_of(data.get("scaler"), "data.scaler", SCALERS)
+    if data.get("fill") is not None:
+        _one_of(data.get("fill"), "data.fill", FILLS)
+    _one_of(data.get("transform", "level"), "data.transform", TRANSFORMS)
+    features = data.get("features")
+    if isinstance(features, str) or not features:
+        raise StockrnnError(f"data.features={features!r}: expected a list of input columns, e.g. [High]")
+    train_start, train_end = _bound(data, "train_start", False), _bound(data, "train_end", True)
+    test_start, test_end = _bound(data, "test_start", False), _bound(data, "test_end", True)
+    for what, start, end in (("train", train_start, train_end), ("test", test_start, test_end)):
+        if start > end:
+            raise StockrnnError(f"data.{what}_start ({data.get(f'{what}_start')}) is after "
+                                f"data.{what}_end ({data.get(f'{what}_end')})")
+    if test_start <= train_end:
+        raise StockrnnError(f"data.test_start ({data.get('test_start')}) must come after "
+                            f"data.train_end ({data.get('train_end')})")
+
+
 def check_config(cfg: DictConfig) -> None:
     """Reject impossible values once, where the config is read, with the key and what was expected."""
-    data, model = cfg.data, cfg.model
-    for key in ("n_steps", "horizon", "batch_size"):
-        _positive_int(data, f"data.{key}")
+    check_data_settings(cfg.data)
+    model = cfg.model
     for key in ("hidden_size", "num_layers"):
-        _positive_int(model, f"model.{key}")
+        _positive_int(model.get(key), f"model.{key}")
     _in_range(model.dropout, "model.dropout", 0.0, 1.0, closed_low=True)
-    _in_range(data.val_fraction, "data.val_fraction", 0.0, 1.0, closed_low=False)
-    if data.scaler not in SCALERS:
-        raise StockrnnError(f"data.scaler={data.scaler!r}: expected one of {', '.join(SCALERS)}")
-    if data.transform not in TRANSFORMS:
-        raise StockrnnError(f"data.transform={data.transform!r}: expected one of {', '.join(TRANSFORMS)}")
-    if model.cell not in CELLS:
-        raise StockrnnError(f"model.cell={model.cell!r}: expected one of {', '.join(CELLS)}")
-    if not list(data.features):
-        raise StockrnnError("data.features is empty: expected a list of input columns, e.g. [High]")
+    _one_of(model.cell, "model.cell", CELLS)

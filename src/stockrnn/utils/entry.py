@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -83,3 +84,14 @@ def instantiate_all(group: DictConfig | None) -> list:
     if not group:
         return []
     return [instantiate(node) for node in group.values() if node is not None and "_target_" in node]
+
+
+class KeepFinishedRuns(Callback):
+    """Hydra callback: stop a single run before Hydra rewrites the .hydra/ record of a finished
+    run whose directory it was given again (train and eval repeat the check for sweep jobs)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        from stockrnn.run_outputs import refuse_finished_run_dir  # heavy imports: only when it runs
+
+        with user_errors_exit():
+            refuse_finished_run_dir(Path(config.hydra.run.dir))
