@@ -149,21 +149,24 @@ def windowing_child(points: int, n_steps: int) -> dict:
     values = 100 + np.cumsum(np.random.default_rng(0).normal(0, 0.01, points))
     frame = pd.DataFrame({"High": values}, index=dates)
     series_mb = (frame.memory_usage(index=True, deep=True).sum()) / 2**20
-    span = dates[-1] - dates[0]
-    bound = lambda share: (dates[0] + span * share).strftime("%Y-%m-%d")  # noqa: E731
+    # Train up to the day 70% of the rows in, test on every day after it (date bounds are days).
+    day = lambda stamp: stamp.strftime("%Y-%m-%d")  # noqa: E731
+    train_end = dates[int(0.7 * points)]
     datamodule = StockDataModule(features=["High"], target="High", path="(benchmark)",
-                                 train_start=bound(0), train_end=bound(0.7), test_start=bound(0.72),
-                                 test_end=bound(1.0), n_steps=n_steps, batch_size=256)
+                                 train_start=day(dates[0]), train_end=day(train_end),
+                                 test_start=day(train_end + pd.Timedelta(days=1)), test_end=day(dates[-1]),
+                                 n_steps=n_steps, batch_size=256)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     started = time.perf_counter()
     datamodule.prepare(frame)
     loaders = [datamodule.train_dataloader(), datamodule.val_dataloader(), datamodule.test_dataloader()]
-    first_batches = [next(iter(loader)) for loader in loaders]  # the windows are usable
+    train_minibatches, val_batch, test_batch = [next(iter(loader)) for loader in loaders]
     seconds = time.perf_counter() - started
     done.set()
     sampler.join()
-    assert all(x.shape[1] == n_steps for x, _ in first_batches)
+    # The windows are usable: each batch reads n_steps days.
+    assert all(x.shape[1] == n_steps for x in (train_minibatches[0][0], val_batch[0], test_batch[0]))
     counts = [len(loader.dataset) for loader in loaders]
     return {"name": "windowing", "points": points, "n_steps": n_steps, "windows": sum(counts),
             "seconds": round(seconds, 3), "peak_mb": round(peak[0] - baseline, 1),
