@@ -43,7 +43,7 @@ def compose_run(overrides: list[str], output_dir: str):
     from stockrnn.utils.config import CONFIG_DIR
 
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose("train", overrides=[f"paths.output_dir={output_dir}", *overrides])
+        return compose("train", overrides=[f"paths.output_dir={output_dir}", "paths.run_name=", *overrides])
 
 
 def data_overrides() -> tuple[list[str], str]:
@@ -73,7 +73,7 @@ def plain_loop(datamodule, hparams: dict, epochs: int, device: torch.device) -> 
     from stockrnn.models.network import RecurrentNetwork
 
     def tensors(window_range):
-        x, y = datamodule.dataset(window_range).__getitems__(list(range(window_range.count)))
+        x, y, _ = datamodule.dataset(window_range).all_windows()
         return x.contiguous(), y.contiguous()
 
     train_loader = DataLoader(TensorDataset(*tensors(datamodule.splits.train)),
@@ -103,14 +103,16 @@ def plain_loop(datamodule, hparams: dict, epochs: int, device: torch.device) -> 
     return seconds
 
 
-def speed_rows(epochs: int, rounds: int, accelerator: str) -> list[dict]:
+def speed_rows(epochs: int, rounds: int, accelerator: str, settings=tuple(SETTINGS),
+               models=MODELS) -> list[dict]:
     """Project fit and plain loop take turns, `rounds` times each, so a slow spell of a shared
     machine falls on both; the medians are over every epoch of every round."""
     device = torch.device("cuda" if accelerator == "gpu" else "cpu")
     _, data_name = data_overrides()
     rows = []
-    for setting_name, setting in SETTINGS.items():
-        for model in MODELS:
+    for setting_name in settings:
+        setting = SETTINGS[setting_name]
+        for model in models:
             project, plain = [], []
             for _ in range(rounds):
                 objects = project_fit(model, setting, epochs, accelerator)
@@ -194,6 +196,8 @@ def main() -> None:
     parser.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--points", type=int, default=10_000_000, help="series length for windowing")
     parser.add_argument("--skip", nargs="*", default=[], choices=["speed", "windowing", "sweep"])
+    parser.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--windowing-child", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.windowing_child:
@@ -205,7 +209,7 @@ def main() -> None:
     if "windowing" not in args.skip:
         rows.append(windowing_row(args.points, 64))
     if "speed" not in args.skip:
-        rows += speed_rows(args.epochs, args.rounds, args.accelerator)
+        rows += speed_rows(args.epochs, args.rounds, args.accelerator, args.settings, args.models)
     if "sweep" not in args.skip:
         sys.path.insert(0, str(Path(__file__).parent))
         from sweep_benchmark import joblib_sweep_row

@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO_ROOT
 
 
@@ -16,3 +18,14 @@ def test_windowing_row_counts_every_window_of_the_three_splits():
     assert row["name"] == "windowing" and row["points"] == 20000 and row["n_steps"] == 8
     # train+val windows: every training row but the first n_steps; test: every test row
     assert row["windows"] == 20000 - 8
+
+
+def test_speed_row_compares_the_project_fit_with_a_plain_loop(tmp_path):
+    out = tmp_path / "bench.json"
+    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"), "--skip", "windowing", "sweep",
+                    "--settings", "tutorial", "--models", "gru", "--epochs", "2", "--rounds", "1",
+                    "--out", str(out)], capture_output=True, text=True, check=True, timeout=300)
+    (row,) = json.loads(out.read_text())
+    assert row["name"] == "speed/tutorial/gru" and row["epochs"] == 2
+    assert row["project_s_per_epoch"] > 0 and row["plain_s_per_epoch"] > 0
+    assert row["ratio"] == pytest.approx(row["project_s_per_epoch"] / row["plain_s_per_epoch"], rel=0.02)

@@ -106,7 +106,7 @@ def test_a_diverging_loss_stops_the_run_naming_the_epoch_and_the_remedies(tmp_pa
     message = str(err.value)
     assert "the training loss became inf in epoch 1" in message
     assert "lower learning rate (model.optimizer.lr, now 0.001)" in message
-    assert "gradient clipping (model.gradient_clip_val, now 1.0)" in message
+    assert "gradient clipping (model.gradient_clip_val, now off)" in message
     assert not (tmp_path / "run/metrics.json").exists()
     assert not (tmp_path / "run/checkpoints/last.ckpt").exists()  # stopped before saving a diverged epoch
 

@@ -19,7 +19,7 @@ class Forecaster(L.LightningModule):
     def __init__(self, n_features: int, horizon: int = 1, cell: str = "lstm", hidden_size: int = 64,
                  num_layers: int = 1, dropout: float = 0.0, bidirectional: bool = False,
                  nonlinearity: str = "tanh", target_codec: dict | None = None,
-                 gradient_clip_val: float | None = 1.0, gradient_clip_algorithm: str = "norm",
+                 gradient_clip_val: float | None = None, gradient_clip_algorithm: str = "norm",
                  optimizer: Callable | None = None, scheduler: Callable | None = None):
         super().__init__()
         # Plain numbers only: a checkpoint rebuilds the network from these, without pickled objects.
@@ -107,7 +107,7 @@ class Forecaster(L.LightningModule):
         raise TrainingDiverged(
             f"the {which} loss became {loss.item()} in epoch {self.current_epoch + 1}; try a lower "
             f"learning rate (model.optimizer.lr, now {lr}) or gradient clipping "
-            f"(model.gradient_clip_val, now {self.hparams.gradient_clip_val})")
+            f"(model.gradient_clip_val, now {self.hparams.gradient_clip_val or 'off'})")
 
     def predict_step(self, batch, batch_idx) -> torch.Tensor:
         return self(batch[0])
