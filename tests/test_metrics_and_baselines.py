@@ -74,3 +74,15 @@ def test_multi_step_reports_each_step_beside_persistence():
     assert report["persistence_rmse_step2"] == pytest.approx(np.sqrt((9 + 1) / 2))
     assert report["skill_step2"] == pytest.approx(1 - np.sqrt(1 / 2) / np.sqrt(5))
     assert report["test_rmse"] == pytest.approx(np.sqrt(1 / 4))
+
+
+def test_the_prediction_figure_draws_both_baselines_beside_the_model():
+    import pandas as pd
+
+    from stockrnn.plots import predictions_figure
+
+    table = pd.DataFrame({"date": ["2021-01-04", "2021-01-05"], "actual": [1.0, 2.0], "predicted": [1.5, 1.5],
+                          "persistence": [0.5, 1.0], "linear": [1.2, 1.8]})
+    ax = predictions_figure(table, "t").axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["actual", "predicted", "persistence", "linear"]
+    np.testing.assert_array_equal(ax.get_lines()[3].get_ydata(), [1.2, 1.8])

@@ -63,7 +63,8 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     loggers = instantiate_all(cfg.get("logger"))
     callbacks = instantiate_all(cfg.get("callbacks")) + [fit_timer, RandomState()]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    write_data_split(datamodule, output_dir, loggers)
+    if trainer.is_global_zero:  # under SLURM ddp every rank runs this function
+        write_data_split(datamodule, output_dir, loggers)
 
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     load_best_weights(module, trainer.checkpoint_callback)
