@@ -47,3 +47,26 @@ def test_datamodule_targets_are_encoded_changes_fit_on_training_rows(prices_csv,
     expected = high[r:r + 2] - high[r - 1] if transform == "diff" else np.log(high[r:r + 2] / high[r - 1])
     np.testing.assert_allclose(y.numpy(), (expected - changes.mean()) / changes.std(), rtol=1e-4, atol=1e-4)
     assert anchor.item() == pytest.approx(high[r - 1], rel=1e-6)
+
+
+def test_a_short_diff_training_on_mastercard_sits_near_persistence_and_beats_a_wrong_model(
+        tmp_path, mastercard_csv):
+    from stockrnn.evaluation import evaluate
+    from stockrnn.train import train
+
+    from conftest import compose_config
+
+    cfg = compose_config(["experiment=seed_mastercard", f"data.path={mastercard_csv}", "data.transform=diff",
+                          "data.scaler=standard",
+                          "model=gru", "trainer=cpu", "trainer.max_epochs=3", "model.hidden_size=16"], tmp_path)
+    metrics, objects = train(cfg)
+    assert abs(metrics["skill"]) < 0.05  # High alone: about as good as tomorrow = today (5.28)
+    # A deliberately wrong model: the same network forecasting a rise of two training-sized
+    # daily changes every day.
+    module, datamodule = objects["model"], objects["datamodule"]
+    with torch.no_grad():
+        module.network.head.weight.zero_()
+        module.network.head.bias.fill_(2.0)
+    wrong = evaluate(module, datamodule).metrics
+    assert metrics["test_rmse"] < 0.8 * wrong["test_rmse"]
+    assert wrong["persistence_rmse"] == metrics["persistence_rmse"]  # the same targets
