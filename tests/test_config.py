@@ -98,6 +98,8 @@ def test_eval_config_composes(tmp_path):
     ("data.test_start=2016", "data.test_start (2016) must come after data.train_end (2016)"),
     ("data.test_start=2016-12-31", "data.test_start (2016-12-31) must come after data.train_end (2016)"),
     ("data=csv", "data.train_start=None: expected a year, month or date"),  # bounds left unset
+    ("+trainer.gradient_clip_val=1.0", "trainer.gradient_clip_val=1.0: set model.gradient_clip_val instead"),
+    ("+trainer.accumulate_grad_batches=4", "trainer.accumulate_grad_batches: not supported"),
 ])
 def test_bad_values_are_named_before_any_data_is_read(override, message, tmp_path):
     with pytest.raises(StockrnnError) as err:

@@ -101,3 +101,11 @@ def check_config(cfg: DictConfig) -> None:
         _positive_int(model.get(key), f"model.{key}")
     _in_range(model.dropout, "model.dropout", 0.0, 1.0, closed_low=True)
     _one_of(model.cell, "model.cell", CELLS)
+    # The module steps its own minibatches (manual optimization), which Lightning refuses to
+    # combine with its automatic clipping and accumulation: point at what works instead.
+    trainer = cfg.get("trainer") or {}
+    if trainer.get("gradient_clip_val"):
+        raise StockrnnError(f"trainer.gradient_clip_val={trainer.get('gradient_clip_val')}: set "
+                            "model.gradient_clip_val instead (the model clips its own minibatches)")
+    if trainer.get("accumulate_grad_batches", 1) != 1:
+        raise StockrnnError("trainer.accumulate_grad_batches: not supported; use a larger data.batch_size")
