@@ -5,6 +5,7 @@ the GPUs a SLURM job asks for, and the refusals of scripts/slurm_local.sh."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -22,8 +23,10 @@ TINY = ["trainer.max_epochs=1", "model.hidden_size=8", "callbacks.progress_bar=n
 SCRIPT = REPO_ROOT / "scripts" / "slurm_local.sh"
 
 
+@functools.cache
 def slurm_unavailable() -> str | None:
-    """Why no SLURM cluster can take jobs here, or None."""
+    """Why no SLURM cluster can take jobs here, or None. Asked once: sinfo takes about 10 s to
+    give up on a controller that does not answer."""
     if shutil.which("sinfo") is None:
         return "no SLURM here (no sinfo); scripts/slurm_local.sh up starts a local cluster"
     try:
