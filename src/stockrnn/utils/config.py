@@ -36,7 +36,25 @@ def run_name(overrides: list[str]) -> str:
     return name if len(name) <= RUN_NAME_LIMIT else name[:RUN_NAME_LIMIT - 3] + "..."
 
 
+def slurm_gpus(accelerator, devices) -> int | None:
+    """GPUs a SLURM job asks for (`gpus_per_node` in conf/hydra/launcher/submitit_slurm.yaml):
+    `trainer.devices` when `trainer.accelerator` is a GPU (`gpu`, `cuda`), else none (null).
+
+    A device count it cannot read (`auto`, -1) also gives null: set gpus_per_node yourself.
+    """
+    if str(accelerator).lower() not in ("gpu", "cuda"):
+        return None
+    if isinstance(devices, (list, tuple)) or (hasattr(devices, "__len__") and not isinstance(devices, str)):
+        return len(devices) or None
+    try:
+        count = int(str(devices))
+    except ValueError:  # "auto"
+        return None
+    return count if count > 0 else None
+
+
 OmegaConf.register_new_resolver("stockrnn.run_name", run_name, replace=True)
+OmegaConf.register_new_resolver("stockrnn.slurm_gpus", slurm_gpus, replace=True)
 # conf/hydra/launcher/submitit_slurm.yaml shares its name with the plugin's schema on purpose:
 # `hydra/launcher=submitit_slurm` keeps working with our cluster defaults. Hydra 1.3 validates it
 # against that schema and warns that it will stop doing so; the file lists every key the launcher
