@@ -43,9 +43,6 @@ class Scaler:
             out.numpy()[:, j] = column  # numpy casts float64 -> float32 while copying
         return out.sub_(torch.tensor(self.offset)).div_(torch.tensor(self.scale))
 
-    def inverse(self, values: np.ndarray) -> np.ndarray:
-        return values * np.asarray(self.scale) + np.asarray(self.offset)
-
     def to_dict(self) -> dict:
         return {"kind": self.kind, "offset": list(self.offset), "scale": list(self.scale)}
 
