@@ -17,7 +17,7 @@ from stockrnn.utils.config import check_data_settings
 REQUIRED_KEYS = ("state_dict", "hyper_parameters", "datamodule_hyper_parameters", StockDataModule.__qualname__)
 # What must match for a checkpoint's weights and scalers to mean the same in another run.
 NETWORK_KEYS = ("cell", "hidden_size", "num_layers", "dropout", "bidirectional", "nonlinearity")
-DATA_KEYS = ("features", "target", "n_steps", "horizon", "scaler")
+DATA_KEYS = ("features", "target", "n_steps", "horizon", "scaler", "transform")
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
@@ -16,6 +15,7 @@ from stockrnn import plots
 from stockrnn.data.datamodule import StockDataModule
 from stockrnn.errors import StockrnnError
 from stockrnn.evaluation import Evaluation
+from stockrnn.utils.files import write_json_atomically
 
 log = logging.getLogger(__name__)
 
@@ -115,13 +115,6 @@ def log_hparams_session(logger: TensorBoardLogger, hparams: dict, metrics: dict,
     writer = logger.experiment._get_file_writer()  # as Lightning's own log_hyperparams does
     writer.add_summary(session_start)
     writer.add_summary(session_end)
-
-
-def write_json_atomically(data: dict, path: Path) -> None:
-    """A reader never sees a half-written metrics.json."""
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def print_results(metrics: dict, output_dir: Path) -> None:

@@ -17,7 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from stockrnn.errors import StockrnnError
-from stockrnn.run_outputs import write_json_atomically
+from stockrnn.utils.files import write_json_atomically
 
 log = logging.getLogger(__name__)
 
