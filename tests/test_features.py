@@ -1,6 +1,7 @@
 """Derived inputs: computed from same-day and earlier values only, aligned with their targets."""
 
 import numpy as np
+import torch
 import pytest
 
 from stockrnn.data.datamodule import StockDataModule
@@ -59,3 +60,26 @@ def test_a_derived_feature_of_a_missing_column_lists_the_columns(prices_csv):
                          train_end=2016, test_start=2017, test_end=2017, n_steps=4)
     with pytest.raises(StockrnnError, match=r"\['Adj Close'\] not found; available: Open, High"):
         dm.setup("fit")
+
+
+def test_a_zero_volume_under_a_log_return_is_named_and_one_outside_the_dates_is_harmless(tmp_path):
+    frame = synthetic_prices()  # 2015-01-01 .. mid 2017
+    frame.loc[frame["Date"] == "2016-03-01", "Volume"] = 0
+    frame.loc[frame["Date"] == "2015-01-06", "Volume"] = 0  # before the 2016 training year below
+    path = tmp_path / "prices.csv"
+    frame.to_csv(path, index=False)
+
+    def datamodule(train_start):
+        return StockDataModule(path=str(path), features=["High.log_return", "Volume.log_return"], target="High",
+                               train_start=train_start, train_end=2016, test_start=2017, test_end=2017, n_steps=4)
+
+    with pytest.raises(StockrnnError, match=r"feature 'Volume.log_return' is not a finite number on 2016-03-01 "
+                                            r"\(2 days of the run's dates\); it needs 'Volume' to be above 0"):
+        datamodule(2016).setup("fit")
+    frame.loc[frame["Date"] == "2016-03-01", "Volume"] = 5_000
+    frame.to_csv(path, index=False)
+    dm = datamodule(2016)
+    dm.setup("fit")  # the zero of 2015 lies outside every window of this run
+    assert torch.isfinite(dm.inputs[dm.splits.train.first - dm.n_steps:]).all()
+    with pytest.raises(StockrnnError, match=r"on 2015-01-06"):
+        datamodule(2015).setup("fit")

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
-from stockrnn.data.features import add_derived, base_columns
+from stockrnn.data.features import add_derived, base_columns, check_finite
 from stockrnn.data.prices import load_embedded, numeric_columns, read_price_csv
 from stockrnn.data.scaling import Scaler
 from stockrnn.data.targets import TargetCodec
@@ -80,6 +80,8 @@ class StockDataModule(L.LightningDataModule):
         self.splits: Splits = split_rows(self.frame.index, *self.bounds, self.n_steps, self.horizon,
                                          self.val_fraction)
         train_first, train_stop = self.splits.train_rows
+        check_finite(self.frame.iloc[self.splits.train.first - self.n_steps:self.splits.test.stop],
+                     self.features, self.source)
         if self.feature_scaler is None:  # fit on training dates only
             train = self.frame.iloc[train_first:train_stop]
             self.feature_scaler = Scaler.fit(self.scaler_kind, train[self.features].to_numpy())

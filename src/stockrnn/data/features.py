@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from stockrnn.errors import StockrnnError
+
 
 def base_columns(feature: str) -> list[str]:
     """The file's columns a feature is computed from."""
@@ -30,17 +32,36 @@ def uses_previous_day(features: list[str]) -> bool:
 def add_derived(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     """`frame` (the base columns) plus each derived feature; a lagged feature drops the first row."""
     derived = {}
-    for feature in features:
-        if feature in frame:
-            continue
-        if "/" in feature:
-            a, b = base_columns(feature)
-            derived[feature] = frame[a].to_numpy() / frame[b].to_numpy() - 1
-        elif feature.endswith(".diff"):
-            derived[feature] = frame[base_columns(feature)[0]].diff().to_numpy()
-        else:
-            derived[feature] = np.log(frame[base_columns(feature)[0]]).diff().to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):  # check_finite names such values
+        for feature in features:
+            if feature in frame:
+                continue
+            if "/" in feature:
+                a, b = base_columns(feature)
+                derived[feature] = frame[a].to_numpy() / frame[b].to_numpy() - 1
+            elif feature.endswith(".diff"):
+                derived[feature] = frame[base_columns(feature)[0]].diff().to_numpy()
+            else:
+                derived[feature] = np.log(frame[base_columns(feature)[0]]).diff().to_numpy()
     if not derived:
         return frame
     out = pd.concat([frame, pd.DataFrame(derived, index=frame.index)], axis=1)
     return out.iloc[1:] if uses_previous_day(features) else out
+
+
+def check_finite(rows: pd.DataFrame, features: list[str], source: str) -> None:
+    """A derived value that is not a finite number (a ratio over a zero, the log return of a
+    zero Volume) in the rows a run uses is an error naming the feature and its first such day:
+    left in, it would turn the training loss into NaN, reported as a learning-rate problem."""
+    for feature in features:
+        bad = ~np.isfinite(rows[feature].to_numpy())
+        if not bad.any():
+            continue
+        if feature.endswith(".log_return"):
+            needs = f"'{base_columns(feature)[0]}' to be above 0 on that day and the day before"
+        else:
+            needs = f"'{base_columns(feature)[-1]}' to be non-zero"
+        raise StockrnnError(
+            f"{source}: feature '{feature}' is not a finite number on {rows.index[bad][0].date()} "
+            f"({bad.sum()} days of the run's dates); it needs {needs}. Choose other data.features "
+            "or data dates")

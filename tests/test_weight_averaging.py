@@ -1,0 +1,49 @@
+"""callbacks=ema: the moving average of the weights is what is validated, checkpointed and tested."""
+
+import pytest
+import torch
+
+from stockrnn.errors import StockrnnError
+from stockrnn.train import train
+from stockrnn.weight_averaging import ExponentialWeightAveraging
+
+from conftest import compose_config
+
+QUICK = ["trainer=cpu", "trainer.max_epochs=3", "data.n_steps=5", "model.hidden_size=8",
+         "callbacks.early_stopping=null"]
+
+
+def test_the_decay_is_per_optimizer_step_whatever_the_steps_per_update():
+    averaging = ExponentialWeightAveraging(decay=0.9)
+    average, current = torch.tensor(1.0), torch.tensor(0.0)
+    averaging._steps_since_update = 1
+    assert averaging._moving_average(average, current, 5).item() == pytest.approx(0.9)
+    averaging._steps_since_update = 16  # one Lightning step of 16 minibatches
+    assert averaging._moving_average(average, current, 5).item() == pytest.approx(0.9**16)
+
+
+@pytest.mark.parametrize("decay", [0, 1, 1.5])
+def test_a_decay_outside_0_1_is_refused(decay):
+    with pytest.raises(StockrnnError, match=rf"callbacks.weight_averaging.decay={decay}: expected a number"):
+        ExponentialWeightAveraging(decay=decay)
+
+
+def test_the_averaged_weights_are_the_checkpoints_and_the_tested_ones(tmp_path):
+    cfg = compose_config(QUICK + ["callbacks=ema", "callbacks.weight_averaging.decay=0.9"], tmp_path)
+    metrics, objects = train(cfg)
+    module, trainer = objects["model"], objects["trainer"]
+    # 3 epochs of the embedded series' training windows, batch 32: one optimizer step per minibatch
+    windows = objects["datamodule"].splits.train.count
+    assert trainer.global_step == 3 * -(-windows // cfg.data.batch_size)
+
+    last = torch.load(tmp_path / "checkpoints/last.ckpt", weights_only=True)
+    averaged, trained = last["state_dict"], last["current_model_state"]
+    assert set(averaged) == set(trained)
+    assert any(not torch.equal(averaged[k], trained[k]) for k in averaged)  # an average, not a copy
+
+    best = torch.load(tmp_path / "checkpoints/best.ckpt", weights_only=True)["state_dict"]
+    for name, value in module.state_dict().items():  # what was tested
+        assert torch.equal(value, best[name]), name
+    # The validation figure early stopping and the checkpoint judged is the average's.
+    assert best and metrics["val_rmse"] == pytest.approx(
+        min(float(v) for k, v in trainer.checkpoint_callback.best_k_models.items()), rel=1e-5)
