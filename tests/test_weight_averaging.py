@@ -47,3 +47,20 @@ def test_the_averaged_weights_are_the_checkpoints_and_the_tested_ones(tmp_path):
     # The validation figure early stopping and the checkpoint judged is the average's.
     assert best and metrics["val_rmse"] == pytest.approx(
         min(float(v) for k, v in trainer.checkpoint_callback.best_k_models.items()), rel=1e-5)
+
+
+def test_a_resumed_run_continues_both_the_weights_and_their_average(tmp_path):
+    overrides = QUICK[:-1] + ["trainer.max_epochs=4", "callbacks=ema", "callbacks.weight_averaging.decay=0.9",
+                              "trainer.deterministic=true", "seed=3", "logger=csv"]
+    straight, _ = train(compose_config(overrides, tmp_path / "straight"))
+    crash = ["+callbacks.crash._target_=test_faults.CrashAtEpoch", "+callbacks.crash.epoch=2"]
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(compose_config(overrides + crash, tmp_path / "killed"))
+    resumed, _ = train(compose_config(overrides + [f"ckpt_path={tmp_path / 'killed/checkpoints/last.ckpt'}"],
+                                      tmp_path / "resumed"))
+    assert {k: v for k, v in resumed.items() if k != "train_seconds"} == \
+        {k: v for k, v in straight.items() if k != "train_seconds"}
+    straight_last = torch.load(tmp_path / "straight/checkpoints/last.ckpt", weights_only=True)
+    resumed_last = torch.load(tmp_path / "resumed/checkpoints/last.ckpt", weights_only=True)
+    for weights in ("state_dict", "current_model_state"):  # the average, and the weights trained on
+        assert all(torch.equal(straight_last[weights][k], resumed_last[weights][k]) for k in straight_last[weights])
