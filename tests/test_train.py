@@ -3,11 +3,13 @@
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.metadata import parse_session_start_info_plugin_data
 
+from stockrnn.baselines import fit_linear_baseline, predict_linear
 from stockrnn.errors import StockrnnError
 from stockrnn.eval import evaluate_checkpoint
 from stockrnn.train import train
@@ -64,7 +66,7 @@ def test_tensorboard_holds_losses_test_metrics_hparams_and_figures(tmp_path):
     events = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"images": 0}).Reload()
     scalars = set(events.Tags()["scalars"])
     assert {"train/loss", "val/loss", "val/rmse", "test/rmse", "test/persistence_rmse", "test/skill",
-            "test/linear_rmse", "hp/val_rmse", "hp/test_rmse"} <= scalars
+            "test/linear_rmse", "val/linear_rmse", "hp/val_rmse", "hp/test_rmse"} <= scalars
     assert {"predictions", "data_split"} <= set(events.Tags()["images"])
     assert len(events.Scalars("val/rmse")) == 2  # once per epoch, not per step
     hparams = events.PluginTagToContent("hparams")
@@ -75,6 +77,20 @@ def test_tensorboard_holds_losses_test_metrics_hparams_and_figures(tmp_path):
     assert logged["model.hidden_size"].number_value == 8 and "trainer.default_root_dir" not in logged
     assert events.Scalars("hp/val_rmse")[0].value == pytest.approx(json.loads(
         (tmp_path / "metrics.json").read_text())["val_rmse"], rel=1e-6)
+
+
+def test_the_linear_baselines_validation_figure_is_its_rmse_on_the_validation_windows(tmp_path):
+    _, metrics, objects = run(tmp_path, ["model=gru"])
+    dm = objects["datamodule"]
+    linear = fit_linear_baseline(dm.dataset(dm.splits.train), dm.dataset(dm.splits.val))
+    val = dm.split_targets(dm.splits.val)
+    predicted = dm.to_price(predict_linear(linear, dm.dataset(dm.splits.val)), val.last_known)
+    by_hand = float(np.sqrt(np.mean((predicted - val.actual) ** 2)))
+    assert metrics["linear_val_rmse"] == pytest.approx(by_hand, rel=1e-9)
+    assert json.loads((tmp_path / "metrics.json").read_text())["linear_val_rmse"] == pytest.approx(by_hand)
+    # In the price range of the validation windows, not of scaled targets: persistence is near it.
+    persistence = float(np.sqrt(np.mean((val.last_known[:, None] - val.actual) ** 2)))
+    assert 0.5 < metrics["linear_val_rmse"] / persistence < 1.5
 
 
 def test_a_diverged_fit_is_an_error_and_leaves_no_metrics(tmp_path):

@@ -27,7 +27,7 @@ TENSORBOARD_NAMES = {
     "persistence_mape": "test/persistence_mape",
     "persistence_direction_acc": "test/persistence_direction_acc",
     "linear_rmse": "test/linear_rmse", "linear_mae": "test/linear_mae",
-    "linear_skill": "test/linear_skill",
+    "linear_skill": "test/linear_skill", "linear_val_rmse": "val/linear_rmse",
 }
 # Shown in TensorBoard's HParams tab against the run's hyperparameters.
 HPARAM_METRICS = ("val_rmse", "test_rmse", "skill", "persistence_rmse", "linear_rmse")
