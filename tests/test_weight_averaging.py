@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from stockrnn.errors import StockrnnError
+from stockrnn.eval import evaluate_checkpoint
 from stockrnn.train import train
 from stockrnn.weight_averaging import ExponentialWeightAveraging
 
@@ -47,6 +48,10 @@ def test_the_averaged_weights_are_the_checkpoints_and_the_tested_ones(tmp_path):
     # The validation figure early stopping and the checkpoint judged is the average's.
     assert best and metrics["val_rmse"] == pytest.approx(
         min(float(v) for k, v in trainer.checkpoint_callback.best_k_models.items()), rel=1e-5)
+    # eval reads the same averaged weights from best.ckpt, and reproduces the run's figures.
+    evaluated = evaluate_checkpoint(compose_config([f"ckpt_path={tmp_path / 'checkpoints/best.ckpt'}"],
+                                                   tmp_path / "eval", config_name="eval"))
+    assert evaluated["test_rmse"] == pytest.approx(metrics["test_rmse"], rel=1e-6)
 
 
 def test_a_resumed_run_continues_both_the_weights_and_their_average(tmp_path):
