@@ -83,3 +83,15 @@ def test_a_zero_volume_under_a_log_return_is_named_and_one_outside_the_dates_is_
     assert torch.isfinite(dm.inputs[dm.splits.train.first - dm.n_steps:]).all()
     with pytest.raises(StockrnnError, match=r"on 2015-01-06"):
         datamodule(2015).setup("fit")
+
+
+def test_a_ratio_over_a_zero_names_the_denominator(tmp_path):
+    frame = synthetic_prices()
+    frame.loc[frame["Date"] == "2016-06-01", "Low"] = 0
+    path = tmp_path / "prices.csv"
+    frame.to_csv(path, index=False)
+    dm = StockDataModule(path=str(path), features=["High/Low"], target="High", train_start=2015,
+                         train_end=2016, test_start=2017, test_end=2017, n_steps=4)
+    with pytest.raises(StockrnnError, match=r"feature 'High/Low' is not a finite number on 2016-06-01 .*"
+                                            r"it needs 'Low' to be non-zero"):
+        dm.setup("fit")

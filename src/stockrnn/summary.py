@@ -16,13 +16,13 @@ from stockrnn.utils.entry import ERROR_FILE
 
 OK, FAILED, UNFINISHED = "ok", "failed", "unfinished"  # unfinished: still running, or killed
 # metrics.json keys in the contract's order; summary.csv adds any others after them.
-METRICS = ("val_rmse", "linear_val_rmse", "test_rmse", "test_mae", "test_mape", "test_direction_acc", "persistence_rmse",
-           "persistence_mae", "persistence_mape", "persistence_direction_acc", "skill", "linear_rmse",
-           "linear_mae", "linear_mape", "linear_direction_acc", "linear_skill", "n_test", "epochs",
-           "train_seconds")
+METRICS = ("val_rmse", "linear_val_rmse", "test_rmse", "test_mae", "test_mape", "test_direction_acc",
+           "persistence_rmse", "persistence_mae", "persistence_mape", "persistence_direction_acc", "skill",
+           "linear_rmse", "linear_mae", "linear_mape", "linear_direction_acc", "linear_skill", "n_test",
+           "epochs", "train_seconds")
 # The columns of summary.md, and those averaged over seeds.
-SHOWN = ("val_rmse", "linear_val_rmse", "test_rmse", "persistence_rmse", "skill", "linear_rmse", "linear_skill", "epochs",
-         "train_seconds")
+SHOWN = ("val_rmse", "linear_val_rmse", "test_rmse", "persistence_rmse", "skill", "linear_rmse",
+         "linear_skill", "epochs", "train_seconds")
 AVERAGED = ("val_rmse", "test_rmse", "skill", "linear_skill", "epochs", "train_seconds")
 SEED = "seed"
 

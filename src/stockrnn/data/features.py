@@ -59,8 +59,10 @@ def check_finite(rows: pd.DataFrame, features: list[str], source: str) -> None:
             continue
         if feature.endswith(".log_return"):
             needs = f"'{base_columns(feature)[0]}' to be above 0 on that day and the day before"
+        elif "/" in feature:
+            needs = f"'{base_columns(feature)[1]}' to be non-zero"
         else:
-            needs = f"'{base_columns(feature)[-1]}' to be non-zero"
+            needs = f"finite values of '{base_columns(feature)[0]}'"
         raise StockrnnError(
             f"{source}: feature '{feature}' is not a finite number on {rows.index[bad][0].date()} "
             f"({bad.sum()} days of the run's dates); it needs {needs}. Choose other data.features "
