@@ -50,6 +50,17 @@ def test_forecast_uses_the_stored_scalers_not_the_new_files_history(checkpoint, 
     pd.testing.assert_frame_equal(original, other)
 
 
+def test_a_zero_in_the_last_days_is_named_not_forecast_as_nan(checkpoint, tmp_path):
+    ckpt, csv = checkpoint
+    frame = pd.read_csv(csv)
+    frame.loc[len(frame) - 2, "High"] = 0  # inside the last n_steps=5 days: Close/High divides by it
+    bad = tmp_path / "zero_high.csv"
+    frame.to_csv(bad, index=False)
+    with pytest.raises(StockrnnError, match=rf"zero_high.csv: feature 'Close/High' is not a finite number on "
+                                            rf"{frame['Date'].iloc[-2]} .*'High' to be non-zero"):
+        forecast(str(ckpt), str(bad))
+
+
 def test_a_csv_without_the_checkpoints_columns_is_named(checkpoint, tmp_path):
     ckpt, csv = checkpoint
     bad = tmp_path / "no_close.csv"

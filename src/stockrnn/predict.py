@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stockrnn.checkpoints import datamodule_for, load_checkpoint
+from stockrnn.data.features import check_finite
 from stockrnn.errors import StockrnnError
 from stockrnn.utils.config import CONFIG_DIR
 from stockrnn.utils.entry import user_errors_exit
@@ -34,6 +35,7 @@ def forecast(ckpt_path: str, data_path: str | None) -> tuple[pd.DataFrame, str]:
     if len(frame) < n_steps:
         raise StockrnnError(f"{datamodule.source}: has {len(frame)} usable rows; the checkpoint's "
                             f"n_steps={n_steps} needs at least {n_steps}")
+    check_finite(frame.iloc[-n_steps:], datamodule.features, datamodule.source)
     window = datamodule.scaled_inputs(frame.iloc[-n_steps:])[None]
     module = restored.module.eval()
     last_known = frame[datamodule.target].to_numpy()[-1:]
