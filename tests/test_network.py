@@ -46,3 +46,15 @@ def test_bidirectional_forecast_depends_on_the_whole_window_through_the_backward
     changed = x.clone()
     changed[0, 0, 0] += 1.0  # the oldest day: out[:, -1]'s backward half never saw it
     assert not torch.allclose(net(x), net(changed))
+
+
+def test_dropout_reaches_a_one_layer_network_before_its_head():
+    # torch's own dropout acts between stacked layers only: a one-layer search over
+    # model.dropout would otherwise be a search over nothing.
+    torch.manual_seed(0)
+    net = RecurrentNetwork(n_features=2, cell="lstm", hidden_size=16, num_layers=1, dropout=0.5)
+    x = torch.randn(8, 5, 2)
+    assert not torch.allclose(net(x), net(x))  # training: a fresh mask each call
+    net.eval()
+    torch.testing.assert_close(net(x), net(x))
+

@@ -25,6 +25,9 @@ class RecurrentNetwork(nn.Module):
             bidirectional=bidirectional, batch_first=True, **extra,
         )
         self.directions = 2 if bidirectional else 1
+        # The same rate on the last layer's output, before the head: without it a one-layer
+        # network would ignore model.dropout, the search space's regulariser included.
+        self.head_dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.directions * hidden_size, horizon)
 
     def final_states(self, x: torch.Tensor) -> torch.Tensor:
@@ -39,4 +42,4 @@ class RecurrentNetwork(nn.Module):
         return last_layer.transpose(0, 1).reshape(x.shape[0], -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.final_states(x))
+        return self.head(self.head_dropout(self.final_states(x)))
