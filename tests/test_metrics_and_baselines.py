@@ -63,6 +63,18 @@ def test_linear_baseline_never_sees_test_windows():
     np.testing.assert_array_equal(fit_linear_baseline(train2, val2).coef_, before)
 
 
+def test_linear_baseline_shrinks_hard_when_the_window_carries_no_signal():
+    # 20 inputs, 60 training windows, a target of pure noise: least squares fits the noise, and
+    # validation must be able to choose a strength that shrinks the coefficients toward zero.
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.normal(size=200), dtype=torch.float32)
+    y = torch.tensor(rng.normal(size=200), dtype=torch.float32)
+    train, val = (WindowDataset(x[:, None], y, 20, 1, first, count) for first, count in ((20, 60), (80, 120)))
+    model = fit_linear_baseline(train, val)
+    assert model.alpha >= 100
+    assert np.abs(model.coef_).max() < 0.1
+
+
 def test_multi_step_reports_each_step_beside_persistence():
     last = np.array([10.0, 11.0])
     actual = np.array([[11.0, 13.0], [12.0, 12.0]])
