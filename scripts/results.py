@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,9 +38,14 @@ COLUMNS = ("val_rmse", "test_rmse", "test_mae", "skill", "test_direction_acc", "
 
 
 def run(overrides: list[str], run_dir: Path) -> dict:
+    """One training run; an earlier result in run_dir is replaced (train refuses to overwrite one)."""
+    shutil.rmtree(run_dir, ignore_errors=True)
     command = [sys.executable, "-m", "stockrnn.train", *overrides, f"hydra.run.dir={run_dir}",
                "torch_threads=1", "callbacks.progress_bar=null"]
-    subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True, text=True)
+    finished = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
+    if finished.returncode != 0:
+        last_line = (finished.stderr.strip().splitlines() or ["(no message)"])[-1]
+        sys.exit(f"results.py: {' '.join(overrides)} failed: {last_line}")
     return json.loads((run_dir / "metrics.json").read_text())
 
 
