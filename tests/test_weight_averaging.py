@@ -1,5 +1,6 @@
 """callbacks=ema: the moving average of the weights is what is validated, checkpointed and tested."""
 
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -19,8 +20,9 @@ QUICK = ["trainer=cpu", "data.n_steps=5", "model.hidden_size=8", "callbacks=ema"
          "callbacks.weight_averaging.decay=0.9"]
 
 
-def test_the_decay_is_per_optimizer_step_whatever_the_steps_per_update():
-    averaging = ExponentialWeightAveraging(decay=0.9)
+def averaging_on_one_weight(decay: float):
+    """The callback averaging a one-weight network; returns a function that ends a Lightning step."""
+    averaging = ExponentialWeightAveraging(decay=decay)
     network = nn.Linear(1, 1, bias=False)
     averaging._average_model = AveragedModel(network, avg_fn=averaging._moving_average)
 
@@ -29,10 +31,28 @@ def test_the_decay_is_per_optimizer_step_whatever_the_steps_per_update():
         averaging.on_train_batch_end(SimpleNamespace(global_step=global_step), network, None, None, 0)
         return averaging._average_model.module.weight.item()
 
-    assert lightning_step_ends(16, 1.0) == 1.0  # the first update copies the weights
+    return lightning_step_ends
+
+
+def test_the_decay_is_per_optimizer_step_whatever_the_steps_per_update():
+    lightning_step_ends = averaging_on_one_weight(decay=0.9)
+    # Past the warm-up (from step 81 on, (1 + t) / (10 + t) >= 0.9), the decay is 0.9 per step.
+    assert lightning_step_ends(100, 1.0) == 1.0  # the first update copies the weights
     # 16 more optimizer steps (one Lightning step of 16 minibatches): the old value keeps 0.9 ** 16
-    assert lightning_step_ends(32, 0.0) == pytest.approx(0.9**16)
-    assert lightning_step_ends(33, 0.0) == pytest.approx(0.9**17)  # then one step: 0.9 more
+    assert lightning_step_ends(116, 0.0) == pytest.approx(0.9**16)
+    assert lightning_step_ends(117, 0.0) == pytest.approx(0.9**17)  # then one step: 0.9 more
+
+
+def test_the_first_steps_weights_fade_from_the_average():
+    # Without the warm-up, the weights of the first 16 steps would keep 0.998 ** 784 = 0.21 of the
+    # average after 50 Lightning steps of 16 (12 epochs of Mastercard): the blend that stopped
+    # a run near persistence. With it, the decay of step t is (1 + t) / (10 + t) early on.
+    lightning_step_ends = averaging_on_one_weight(decay=0.998)
+    assert lightning_step_ends(16, 1.0) == 1.0
+    for step in range(32, 16 * 51, 16):
+        left = lightning_step_ends(step, 0.0)
+    assert left == pytest.approx(math.prod((1 + t) / (10 + t) for t in range(17, 16 * 50 + 1)))
+    assert left < 1e-6
 
 
 @pytest.mark.parametrize("decay", [0, 1, 1.5])
