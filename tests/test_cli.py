@@ -217,6 +217,9 @@ def test_train_and_predict_cli_finish_and_print_their_tables(tmp_path):
     result = cli("stockrnn.train", "trainer=debug", "model.hidden_size=8", run_dir=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "persistence" in result.stdout and "linear" in result.stdout
+    output = result.stdout + result.stderr
+    assert "GPU available" in output  # Lightning's notices stay; its advertisement and a
+    assert "litlogger" not in output and "LeafSpec" not in output  # deprecation inside it go
     for name in ("metrics.json", "predictions.csv", "predictions.png", "data_split.png",
                  "checkpoints/best.ckpt", "checkpoints/last.ckpt", ".hydra/config.yaml"):
         assert (tmp_path / name).is_file(), name

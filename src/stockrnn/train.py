@@ -20,6 +20,7 @@ from stockrnn.evaluation import evaluate
 from stockrnn.run_outputs import print_results, refuse_finished_run_dir, write_data_split, write_results
 from stockrnn.utils.config import CONFIG_DIR, check_config
 from stockrnn.utils.entry import instantiate_all, sweep_job_failures_recorded, user_errors_exit
+from stockrnn.utils.quiet import silence_lightning_noise
 from stockrnn.utils.threads import torch_threads
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     fit_timer = FitTimer()
     loggers = instantiate_all(cfg.get("logger"))
     callbacks = instantiate_all(cfg.get("callbacks")) + [fit_timer, RandomState()]
+    silence_lightning_noise()
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     if trainer.is_global_zero:  # under SLURM ddp every rank runs this function
         write_data_split(datamodule, output_dir, loggers)
