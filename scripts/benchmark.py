@@ -1,4 +1,5 @@
-"""Benchmarks: the project's fit against a hand-written PyTorch loop, windowing at scale, sweeps.
+"""Benchmarks: the project's fit against a hand-written PyTorch loop, windowing at scale, the
+linear baseline's cost, sweeps.
 
     python scripts/benchmark.py --out FILE [--epochs N] [--accelerator cpu|gpu] [--skip ROW ...]
 
@@ -183,6 +184,33 @@ def windowing_row(points: int, n_steps: int) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def linear_row(n_steps: int, repeats: int = 5) -> dict:
+    """What the linear baseline adds to every run: its fit (every ridge strength) and forecasts,
+    on mastercard_best's inputs; the issue's target is well under a second."""
+    from hydra.utils import instantiate
+
+    from stockrnn.evaluation import linear_forecasts
+
+    if MASTERCARD_CSV.is_file():
+        data, series = [f"data.path={MASTERCARD_CSV}"], "mastercard"
+    else:
+        data, series = ["data=default"], "embedded msft"
+    with tempfile.TemporaryDirectory() as output_dir:
+        cfg = compose_run(["experiment=mastercard_best", *data, f"data.n_steps={n_steps}"], output_dir)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        linear_forecasts(datamodule)
+        seconds.append(time.perf_counter() - start)
+    splits = datamodule.splits
+    return {"name": f"linear/n_steps={n_steps}", "series": series, "n_steps": n_steps,
+            "features": datamodule.n_features,
+            "windows": splits.train.count + splits.val.count + splits.test.count,
+            "seconds": round(statistics.median(seconds), 4), "target_seconds": 1.0}
+
+
 def print_table(rows: list[dict]) -> None:
     for row in rows:
         print("  ".join(f"{k}={v}" for k, v in row.items()))
@@ -195,7 +223,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="fits per model and setting, alternating")
     parser.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--points", type=int, default=10_000_000, help="series length for windowing")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["speed", "windowing", "sweep"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["speed", "windowing", "linear", "sweep"])
     parser.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--windowing-child", nargs=2, type=int, help=argparse.SUPPRESS)
@@ -208,6 +236,8 @@ def main() -> None:
     rows = []
     if "windowing" not in args.skip:
         rows.append(windowing_row(args.points, 64))
+    if "linear" not in args.skip:
+        rows += [linear_row(n_steps) for n_steps in (20, 64)]
     if "speed" not in args.skip:
         rows += speed_rows(args.epochs, args.rounds, args.accelerator, args.settings, args.models)
     if "sweep" not in args.skip:

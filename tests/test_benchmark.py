@@ -22,10 +22,23 @@ def test_windowing_row_counts_every_window_of_the_three_splits():
 
 def test_speed_row_compares_the_project_fit_with_a_plain_loop(tmp_path):
     out = tmp_path / "bench.json"
-    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"), "--skip", "windowing", "sweep",
+    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"), "--skip", "windowing", "linear", "sweep",
                     "--settings", "tutorial", "--models", "gru", "--epochs", "2", "--rounds", "1",
                     "--out", str(out)], capture_output=True, text=True, check=True, timeout=300)
     (row,) = json.loads(out.read_text())
     assert row["name"] == "speed/tutorial/gru" and row["epochs"] == 2
     assert row["project_s_per_epoch"] > 0 and row["plain_s_per_epoch"] > 0
     assert row["ratio"] == pytest.approx(row["project_s_per_epoch"] / row["plain_s_per_epoch"], rel=0.02)
+
+
+def test_linear_rows_time_the_baseline_on_the_best_experiments_inputs(tmp_path):
+    out = tmp_path / "bench.json"
+    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"), "--skip", "windowing", "speed", "sweep",
+                    "--out", str(out)], capture_output=True, text=True, check=True, timeout=300)
+    rows = json.loads(out.read_text())
+    assert [row["name"] for row in rows] == ["linear/n_steps=20", "linear/n_steps=64"]
+    for row in rows:
+        assert row["features"] == 4  # mastercard_best's four scale-free inputs
+        assert row["windows"] > 1000 and 0 < row["seconds"] and row["target_seconds"] == 1.0
+    # Longer windows, fewer of them: each row windows its own n_steps.
+    assert rows[0]["windows"] - rows[1]["windows"] == 64 - 20

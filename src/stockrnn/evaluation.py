@@ -28,6 +28,15 @@ def predict_scaled(module: Forecaster, loader) -> np.ndarray:
     return torch.cat(outputs).double().numpy()
 
 
+def linear_forecasts(datamodule: StockDataModule) -> tuple[np.ndarray, np.ndarray]:
+    """The linear baseline, fit on the training windows, as prices: (validation, test)."""
+    splits = datamodule.splits
+    linear = fit_linear_baseline(datamodule.dataset(splits.train), datamodule.dataset(splits.val))
+    return tuple(datamodule.to_price(predict_linear(linear, datamodule.dataset(windows)),
+                                     datamodule.split_targets(windows).last_known)
+                 for windows in (splits.val, splits.test))
+
+
 def evaluate(module: Forecaster, datamodule: StockDataModule) -> Evaluation:
     """val_rmse and the test report for the module's current weights."""
     splits = datamodule.splits
@@ -35,9 +44,7 @@ def evaluate(module: Forecaster, datamodule: StockDataModule) -> Evaluation:
     val_pred = datamodule.to_price(predict_scaled(module, datamodule.val_dataloader()), val.last_known)
     test = datamodule.split_targets(splits.test)
     test_pred = datamodule.to_price(predict_scaled(module, datamodule.test_dataloader()), test.last_known)
-    linear = fit_linear_baseline(datamodule.dataset(splits.train), datamodule.dataset(splits.val))
-    linear_pred = datamodule.to_price(predict_linear(linear, datamodule.dataset(splits.test)), test.last_known)
-    linear_val_pred = datamodule.to_price(predict_linear(linear, datamodule.dataset(splits.val)), val.last_known)
+    linear_val_pred, linear_pred = linear_forecasts(datamodule)
 
     # The linear model's validation figure too: whether the network beats it there is what a
     # search can see, while its test figure is only for reading afterwards.
