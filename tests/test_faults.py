@@ -3,6 +3,7 @@ the run with a clear message, finished runs are never overwritten, and checkpoin
 the run or the network are refused with a message instead of a traceback."""
 
 import json
+from pathlib import Path
 
 import lightning as L
 import pandas as pd
@@ -39,6 +40,14 @@ class CrashAtEpoch(L.Callback):
             raise RuntimeError("simulated crash")
 
 
+def crash_after_epoch_2(overrides: list[str], run_dir) -> Path:
+    """Train until a simulated crash at the start of epoch 3; returns the run's last.ckpt."""
+    crash = ["+callbacks.crash._target_=test_faults.CrashAtEpoch", "+callbacks.crash.epoch=2"]
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(compose_config(overrides + crash, run_dir))
+    return run_dir / "checkpoints" / "last.ckpt"
+
+
 def without_time(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "train_seconds"}
 
@@ -51,9 +60,7 @@ def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path):
     overrides = QUICK + ["trainer.deterministic=true", "seed=3", "model.optimizer.lr=0.1", "trainer.max_epochs=4"]
     straight, _ = train(compose_config(overrides, tmp_path / "straight"))
 
-    crash = ["+callbacks.crash._target_=test_faults.CrashAtEpoch", "+callbacks.crash.epoch=2"]
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        train(compose_config(overrides + crash, tmp_path / "killed"))
+    crash_after_epoch_2(overrides, tmp_path / "killed")
     killed = tmp_path / "killed"
     assert not (killed / "metrics.json").exists()
     last = read_checkpoint(killed / "checkpoints/last.ckpt")

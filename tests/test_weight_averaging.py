@@ -14,7 +14,7 @@ from stockrnn.train import train
 from stockrnn.weight_averaging import ExponentialWeightAveraging
 
 from conftest import compose_config
-from test_faults import without_time
+from test_faults import crash_after_epoch_2, without_time
 
 QUICK = ["trainer=cpu", "data.n_steps=5", "model.hidden_size=8", "callbacks=ema",
          "callbacks.weight_averaging.decay=0.9"]
@@ -89,11 +89,8 @@ def test_the_averaged_weights_are_the_checkpoints_and_the_tested_ones(tmp_path):
 def test_a_resumed_run_continues_both_the_weights_and_their_average(tmp_path):
     overrides = QUICK + ["trainer.max_epochs=4", "trainer.deterministic=true", "seed=3", "logger=csv"]
     straight, _ = train(compose_config(overrides, tmp_path / "straight"))
-    crash = ["+callbacks.crash._target_=test_faults.CrashAtEpoch", "+callbacks.crash.epoch=2"]
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        train(compose_config(overrides + crash, tmp_path / "killed"))
-    resumed, _ = train(compose_config(overrides + [f"ckpt_path={tmp_path / 'killed/checkpoints/last.ckpt'}"],
-                                      tmp_path / "resumed"))
+    last = crash_after_epoch_2(overrides, tmp_path / "killed")
+    resumed, _ = train(compose_config(overrides + [f"ckpt_path={last}"], tmp_path / "resumed"))
     assert without_time(resumed) == without_time(straight)
     straight_last = torch.load(tmp_path / "straight/checkpoints/last.ckpt", weights_only=True)
     resumed_last = torch.load(tmp_path / "resumed/checkpoints/last.ckpt", weights_only=True)
