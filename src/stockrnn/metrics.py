@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from stockrnn.significance import significance
+
 
 def error_metrics(actual: np.ndarray, predicted: np.ndarray, last_known: np.ndarray) -> dict[str, float]:
     """RMSE, MAE, MAPE (%) and direction accuracy of `predicted` against `actual`.
@@ -32,9 +34,19 @@ def persistence_forecast(last_known: np.ndarray, horizon: int) -> np.ndarray:
     return np.repeat(last_known[:, None], horizon, axis=1)
 
 
+def validation_report(actual: np.ndarray, predicted: np.ndarray, linear: np.ndarray,
+                      last_known: np.ndarray) -> dict[str, float]:
+    """RMSE on the validation windows of the model and both baselines: what a search may look at.
+    A backtest's objective is val_rmse / persistence_val_rmse, fold by fold."""
+    persistence = persistence_forecast(last_known, actual.shape[1])
+    return {f"{prefix}val_rmse": error_metrics(actual, forecast, last_known)["rmse"]
+            for prefix, forecast in (("", predicted), ("persistence_", persistence), ("linear_", linear))}
+
+
 def forecast_report(actual: np.ndarray, predicted: np.ndarray, linear: np.ndarray,
-                last_known: np.ndarray) -> dict[str, float]:
-    """The contract's test figures: the model, persistence and the linear baseline, same targets."""
+                    last_known: np.ndarray) -> dict[str, float]:
+    """The contract's test figures: the model, persistence and the linear baseline on the same
+    targets, and the tests of whether the model is really better (see significance.py)."""
     model = error_metrics(actual, predicted, last_known)
     persistence = error_metrics(actual, persistence_forecast(last_known, actual.shape[1]), last_known)
     linear_errors = error_metrics(actual, linear, last_known)
@@ -44,6 +56,8 @@ def forecast_report(actual: np.ndarray, predicted: np.ndarray, linear: np.ndarra
     report["skill"] = skill(model["rmse"], persistence["rmse"])
     report["linear_skill"] = skill(linear_errors["rmse"], persistence["rmse"])
     report["n_test"] = int(actual.shape[0])
+    report |= significance(actual, predicted, persistence_forecast(last_known, actual.shape[1]), linear,
+                           last_known)
     horizon = actual.shape[1]
     if horizon > 1:  # the overall figures above pool every step; each step on its own too
         persistence_all = persistence_forecast(last_known, horizon)
