@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from stockrnn.baselines import fit_linear_baseline, predict_linear
+from sklearn.linear_model import Ridge
+
+from stockrnn.baselines import fit_linear_baseline, flat_windows
 from stockrnn.data.windows import WindowDataset
 from stockrnn.metrics import error_metrics, forecast_report, persistence_forecast
 
@@ -29,6 +31,8 @@ def test_persistence_repeats_the_last_known_value_and_skill_compares_with_it():
     assert report["persistence_rmse"] == pytest.approx(np.sqrt((1 + 4) / 2))
     assert report["skill"] == pytest.approx(1 - 0.5 / report["persistence_rmse"])
     assert report["linear_skill"] == 1.0 and report["n_test"] == 2
+    assert {"dm_stat_persistence", "dm_pvalue_persistence", "dm_stat_linear", "dm_pvalue_linear",
+            "pt_pvalue"} <= set(report)
 
 
 def linear_series(n=300, seed=0):
@@ -47,20 +51,21 @@ def datasets(x, y):
 def test_linear_baseline_recovers_a_linear_rule():
     train, val, test = datasets(*linear_series())
     model = fit_linear_baseline(train, val)
-    np.testing.assert_allclose(model.coef_.ravel(), [-0.25, 0.5], atol=1e-3)
+    assert model.lags == 2
+    np.testing.assert_allclose(model.coef.ravel(), [-0.25, 0.5], atol=1e-3)
     _, y_test, _ = test.all_windows()
-    assert np.sqrt(np.mean((predict_linear(model, test) - y_test.numpy()) ** 2)) < 1e-3
+    assert np.sqrt(np.mean((model.predict(test) - y_test.numpy()) ** 2)) < 1e-3
 
 
 def test_linear_baseline_never_sees_test_windows():
     x, y = linear_series()
     train, val, test = datasets(x, y)
-    before = fit_linear_baseline(train, val).coef_.copy()
+    before = fit_linear_baseline(train, val).coef.copy()
     x2, y2 = x.clone(), y.clone()
     x2[250:] += 100.0
     y2[250:] -= 50.0
     train2, val2, _ = datasets(x2, y2)
-    np.testing.assert_array_equal(fit_linear_baseline(train2, val2).coef_, before)
+    np.testing.assert_array_equal(fit_linear_baseline(train2, val2).coef, before)
 
 
 def test_linear_baseline_shrinks_hard_when_the_window_carries_no_signal():
@@ -72,7 +77,24 @@ def test_linear_baseline_shrinks_hard_when_the_window_carries_no_signal():
     train, val = (WindowDataset(x[:, None], y, 20, 1, first, count) for first, count in ((20, 60), (80, 120)))
     model = fit_linear_baseline(train, val)
     assert model.alpha >= 100
-    assert np.abs(model.coef_).max() < 0.1
+    assert np.abs(model.coef).max() < 0.1
+
+
+def test_validation_chooses_the_ridges_recent_days_and_the_fit_is_sklearns_ridge():
+    # Two inputs, 10-day windows, a target driven by yesterday's first input only: the extra days
+    # are noise to the ridge, and validation should keep it to the most recent one.
+    rng = np.random.default_rng(1)
+    x = torch.tensor(rng.normal(size=(400, 2)), dtype=torch.float32)
+    y = torch.zeros(400)
+    y[1:] = 0.7 * x[:-1, 0] + 0.3 * torch.tensor(rng.normal(size=399), dtype=torch.float32)
+    train, val = (WindowDataset(x, y, 10, 1, first, count) for first, count in ((10, 150), (160, 240)))
+    model = fit_linear_baseline(train, val)
+    assert model.lags == 1 and model.coef.shape == (2, 1)
+    x_train, y_train = flat_windows(train, model.lags)
+    reference = Ridge(alpha=model.alpha).fit(x_train, y_train)
+    np.testing.assert_allclose(model.coef.ravel(), reference.coef_.ravel(), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(model.predict(val).ravel(), reference.predict(flat_windows(val, 1)[0]).ravel(),
+                               rtol=1e-8)
 
 
 def test_multi_step_reports_each_step_beside_persistence():
