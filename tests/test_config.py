@@ -97,7 +97,9 @@ def test_eval_config_composes(tmp_path):
     ("data.train_start=2017", "data.train_start (2017) is after data.train_end (2016)"),
     ("data.test_start=2016", "data.test_start (2016) must come after data.train_end (2016)"),
     ("data.test_start=2016-12-31", "data.test_start (2016-12-31) must come after data.train_end (2016)"),
-    ("data=csv", "data.train_start=None: expected a year, month or date"),  # bounds left unset
+    ("data=csv", "data.train_end and data.test_start are needed: the last training period and the "
+                 "first test period"),  # bounds left unset
+    ("data.test_start=null", "data.test_start is needed"),
     ("+trainer.gradient_clip_val=1.0", "trainer.gradient_clip_val=1.0: set model.gradient_clip_val instead"),
     ("+trainer.accumulate_grad_batches=4", "trainer.accumulate_grad_batches: not supported"),
 ])

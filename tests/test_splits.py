@@ -102,3 +102,13 @@ def test_impossible_splits_and_columns_are_named(prices_csv, overrides, message)
     with pytest.raises(StockrnnError) as err:
         datamodule(prices_csv, **overrides)
     assert message in str(err.value)
+
+
+def test_open_bounds_mean_the_first_and_the_last_row():
+    dates = pd.bdate_range("2015-01-01", periods=600)
+    open_ = split_rows(dates, None, 2016, 2017, None, n_steps=5, horizon=1, val_fraction=0.2)
+    closed = split_rows(dates, 2015, 2016, 2017, 2017, n_steps=5, horizon=1, val_fraction=0.2)
+    assert open_ == closed  # the data starts in 2015 and ends in 2017
+    assert open_.train_rows[0] == 0 and open_.test_rows[1] == len(dates)
+    with pytest.raises(StockrnnError, match=r"the test range 2018..last row holds no rows"):
+        split_rows(dates, None, 2016, 2018, None, n_steps=5, horizon=1, val_fraction=0.2)

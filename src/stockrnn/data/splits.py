@@ -49,14 +49,20 @@ def date_bound(value, end: bool) -> pd.Timestamp:
 
 
 def _rows_between(dates: pd.DatetimeIndex, start, end, what: str) -> tuple[int, int]:
-    lo, hi = date_bound(start, end=False), date_bound(end, end=True)
-    first, stop = int(dates.searchsorted(lo, "left")), int(dates.searchsorted(hi, "right"))
+    """[first, stop) of the rows within the inclusive bounds; a null bound is the data's edge."""
+    first = 0 if start is None else int(dates.searchsorted(date_bound(start, end=False), "left"))
+    stop = len(dates) if end is None else int(dates.searchsorted(date_bound(end, end=True), "right"))
     if stop <= first:
         raise StockrnnError(
-            f"the {what} range {start}..{end} holds no rows; the data covers "
+            f"the {what} range {range_text(start, end)} holds no rows; the data covers "
             f"{dates[0].date()}..{dates[-1].date()}"
         )
     return first, stop
+
+
+def range_text(start, end) -> str:
+    """`2016..2020`, with `first row` / `last row` for a null bound."""
+    return f"{'first row' if start is None else start}..{'last row' if end is None else end}"
 
 
 def train_window_count_needed(val_fraction: float) -> int:
@@ -80,7 +86,7 @@ def split_rows(dates: pd.DatetimeIndex, train_start, train_end, test_start, test
     needed = train_window_count_needed(val_fraction)
     if n_windows < needed:
         raise StockrnnError(
-            f"the train range {train_start}..{train_end} has {train_stop - train_first} rows; "
+            f"the train range {range_text(train_start, train_end)} has {train_stop - train_first} rows; "
             f"n_steps={n_steps} and horizon={horizon} with val_fraction={val_fraction} need at "
             f"least {n_steps + horizon - 1 + needed}"
         )
@@ -91,7 +97,7 @@ def split_rows(dates: pd.DatetimeIndex, train_start, train_end, test_start, test
     n_test = (test_stop - test_first) - horizon + 1
     if n_test < 1:
         raise StockrnnError(
-            f"the test range {test_start}..{test_end} has {test_stop - test_first} rows; "
+            f"the test range {range_text(test_start, test_end)} has {test_stop - test_first} rows; "
             f"horizon={horizon} needs at least {horizon}"
         )
     return Splits((train_first, train_stop), (test_first, test_stop), train, val,

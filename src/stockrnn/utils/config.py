@@ -80,7 +80,15 @@ def _one_of(value, key: str, allowed) -> None:
         raise StockrnnError(f"{key}={value!r}: expected one of {', '.join(map(str, allowed))}")
 
 
+# Null means "the first row" / "the last row"; the other two bounds say where the split is.
+OPEN_BOUNDS = ("train_start", "test_end")
+REQUIRED_BOUNDS = ("train_end", "test_start")
+
+
 def _bound(data: Mapping, key: str, end: bool):
+    """The bound as a timestamp; None for an open bound left null."""
+    if key in OPEN_BOUNDS and data.get(key) is None:
+        return None
     try:
         return date_bound(data.get(key), end=end)
     except ValueError:
@@ -100,10 +108,16 @@ def check_data_settings(data: Mapping) -> None:
     features = data.get("features")
     if isinstance(features, str) or not features:
         raise StockrnnError(f"data.features={features!r}: expected a list of input columns, e.g. [High]")
+    missing = [f"data.{key}" for key in REQUIRED_BOUNDS if data.get(key) is None]
+    if missing:
+        raise StockrnnError(
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} needed: the last training "
+            "period and the first test period (e.g. data.train_end=2019 data.test_start=2020); "
+            "data.train_start and data.test_end may stay null, meaning the first and the last row")
     train_start, train_end = _bound(data, "train_start", False), _bound(data, "train_end", True)
     test_start, test_end = _bound(data, "test_start", False), _bound(data, "test_end", True)
     for what, start, end in (("train", train_start, train_end), ("test", test_start, test_end)):
-        if start > end:
+        if start is not None and end is not None and start > end:
             raise StockrnnError(f"data.{what}_start ({data.get(f'{what}_start')}) is after "
                                 f"data.{what}_end ({data.get(f'{what}_end')})")
     if test_start <= train_end:
