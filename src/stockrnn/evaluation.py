@@ -8,16 +8,56 @@ import numpy as np
 import pandas as pd
 import torch
 
-from stockrnn.baselines import fit_linear_baseline, predict_linear
+from stockrnn.baselines import LinearBaseline, fit_linear_baseline
 from stockrnn.data.datamodule import StockDataModule
-from stockrnn.metrics import error_metrics, forecast_report, persistence_forecast
+from stockrnn.data.splits import WindowRange
+from stockrnn.metrics import forecast_report, persistence_forecast, validation_report
 from stockrnn.models.forecaster import Forecaster
 
 
 @dataclass
 class Evaluation:
     metrics: dict[str, float]
-    predictions: pd.DataFrame  # the contract's predictions.csv
+    predictions: pd.DataFrame  # the contract's predictions.csv (test windows)
+    val_predictions: pd.DataFrame  # val_predictions.csv: the same columns on the validation windows
+
+
+@dataclass(frozen=True)
+class Forecasts:
+    """One split's targets and every forecaster's forecasts of them, in price units."""
+
+    dates: np.ndarray  # windows x horizon
+    actual: np.ndarray  # windows x horizon
+    predicted: np.ndarray
+    linear: np.ndarray
+    last_known: np.ndarray  # windows: the value persistence repeats
+
+    @property
+    def persistence(self) -> np.ndarray:
+        return persistence_forecast(self.last_known, self.actual.shape[1])
+
+    def table(self) -> pd.DataFrame:
+        """One row per target; with horizon > 1 a `horizon` column gives the target's step
+        (1 = the day after the last known value) and `date` is the target's own date."""
+        horizon = self.actual.shape[1]
+        table = pd.DataFrame({
+            "date": pd.DatetimeIndex(self.dates.ravel()).strftime("%Y-%m-%d"),
+            "horizon": np.tile(np.arange(1, horizon + 1), len(self.dates)),
+            "actual": self.actual.ravel(), "predicted": self.predicted.ravel(),
+            "persistence": self.persistence.ravel(), "linear": self.linear.ravel(),
+        })
+        return table if horizon > 1 else table.drop(columns="horizon")
+
+    @classmethod
+    def from_table(cls, table: pd.DataFrame) -> "Forecasts":
+        """Back from a predictions.csv-shaped table (also several folds' tables concatenated)."""
+        horizon = int(table["horizon"].max()) if "horizon" in table else 1
+
+        def windows(column: str) -> np.ndarray:
+            return table[column].to_numpy().reshape(-1, horizon)
+
+        return cls(pd.to_datetime(table["date"]).to_numpy().reshape(-1, horizon), windows("actual"),
+                   windows("predicted"), windows("linear"), windows("persistence")[:, 0])
 
 
 @torch.no_grad()
@@ -28,43 +68,26 @@ def predict_scaled(module: Forecaster, loader) -> np.ndarray:
     return torch.cat(outputs).double().numpy()
 
 
-def linear_forecasts(datamodule: StockDataModule) -> tuple[np.ndarray, np.ndarray]:
-    """The linear baseline, fit on the training windows, as prices: (validation, test)."""
-    splits = datamodule.splits
-    linear = fit_linear_baseline(datamodule.dataset(splits.train), datamodule.dataset(splits.val))
-    return tuple(datamodule.to_price(predict_linear(linear, datamodule.dataset(windows)),
-                                     datamodule.split_targets(windows).last_known)
-                 for windows in (splits.val, splits.test))
+def split_forecasts(datamodule: StockDataModule, windows: WindowRange, loader, module: Forecaster,
+                    linear: LinearBaseline) -> Forecasts:
+    targets = datamodule.split_targets(windows)
+
+    def price(encoded: np.ndarray) -> np.ndarray:
+        return datamodule.to_price(encoded, targets.last_known)
+
+    return Forecasts(targets.dates, targets.actual, price(predict_scaled(module, loader)),
+                     price(linear.predict(datamodule.dataset(windows))), targets.last_known)
 
 
 def evaluate(module: Forecaster, datamodule: StockDataModule) -> Evaluation:
-    """val_rmse and the test report for the module's current weights."""
+    """val_rmse, the test report and the significance tests for the module's current weights."""
     splits = datamodule.splits
-    val = datamodule.split_targets(splits.val)
-    val_pred = datamodule.to_price(predict_scaled(module, datamodule.val_dataloader()), val.last_known)
-    test = datamodule.split_targets(splits.test)
-    test_pred = datamodule.to_price(predict_scaled(module, datamodule.test_dataloader()), test.last_known)
-    linear_val_pred, linear_pred = linear_forecasts(datamodule)
-
-    # The linear model's validation figure too: whether the network beats it there is what a
-    # search can see, while its test figure is only for reading afterwards.
-    metrics = {"val_rmse": error_metrics(val.actual, val_pred, val.last_known)["rmse"],
-               "linear_val_rmse": error_metrics(val.actual, linear_val_pred, val.last_known)["rmse"]}
-    metrics |= forecast_report(test.actual, test_pred, linear_pred, test.last_known)
-    return Evaluation(metrics, prediction_table(test.dates, test.actual, test_pred,
-                                                persistence_forecast(test.last_known, datamodule.horizon),
-                                                linear_pred))
-
-
-def prediction_table(dates: np.ndarray, actual: np.ndarray, predicted: np.ndarray,
-                     persistence: np.ndarray, linear: np.ndarray) -> pd.DataFrame:
-    """One row per test target; with horizon > 1 a `horizon` column gives the target's step
-    (1 = the day after the last known value) and `date` is the target's own date."""
-    horizon = actual.shape[1]
-    table = pd.DataFrame({
-        "date": pd.DatetimeIndex(dates.ravel()).strftime("%Y-%m-%d"),
-        "horizon": np.tile(np.arange(1, horizon + 1), len(dates)),
-        "actual": actual.ravel(), "predicted": predicted.ravel(),
-        "persistence": persistence.ravel(), "linear": linear.ravel(),
-    })
-    return table if horizon > 1 else table.drop(columns="horizon")
+    linear = fit_linear_baseline(datamodule.dataset(splits.train), datamodule.dataset(splits.val))
+    val = split_forecasts(datamodule, splits.val, datamodule.val_dataloader(), module, linear)
+    test = split_forecasts(datamodule, splits.test, datamodule.test_dataloader(), module, linear)
+    # The baselines' validation figures too: whether the network beats them there is what a
+    # search can see, while their test figures are only for reading afterwards.
+    metrics = validation_report(val.actual, val.predicted, val.linear, val.last_known)
+    metrics |= forecast_report(test.actual, test.predicted, test.linear, test.last_known)
+    metrics["linear_lags"] = linear.lags
+    return Evaluation(metrics, test.table(), val.table())

@@ -15,6 +15,7 @@ from stockrnn import plots
 from stockrnn.data.datamodule import StockDataModule
 from stockrnn.errors import StockrnnError
 from stockrnn.evaluation import Evaluation
+from stockrnn.significance import verdicts
 from stockrnn.utils.files import write_json_atomically
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,15 @@ TENSORBOARD_NAMES = {
     "persistence_direction_acc": "test/persistence_direction_acc",
     "linear_rmse": "test/linear_rmse", "linear_mae": "test/linear_mae",
     "linear_skill": "test/linear_skill", "linear_val_rmse": "val/linear_rmse",
+    "persistence_val_rmse": "val/persistence_rmse", "linear_lags": "val/linear_lags",
+    "dm_pvalue_persistence": "test/dm_pvalue_persistence", "dm_pvalue_linear": "test/dm_pvalue_linear",
+    "pt_pvalue": "test/pt_pvalue",
 }
+# The validation windows' forecasts: what a sweep's Model Confidence Set compares jobs on.
+VAL_PREDICTIONS = "val_predictions.csv"
 # Shown in TensorBoard's HParams tab against the run's hyperparameters.
-HPARAM_METRICS = ("val_rmse", "test_rmse", "skill", "persistence_rmse", "linear_rmse")
+HPARAM_METRICS = ("val_rmse", "test_rmse", "skill", "persistence_rmse", "linear_rmse",
+                  "dm_pvalue_persistence", "dm_pvalue_linear")
 
 
 def refuse_finished_run_dir(output_dir: Path) -> None:
@@ -65,6 +72,7 @@ def write_results(evaluation: Evaluation, output_dir: Path, loggers: list[Logger
     """predictions.csv/.png and TensorBoard first; metrics.json last, as the sign the run finished."""
     metrics = evaluation.metrics
     evaluation.predictions.to_csv(output_dir / "predictions.csv", index=False, float_format="%.6f")
+    evaluation.val_predictions.to_csv(output_dir / VAL_PREDICTIONS, index=False, float_format="%.6f")
     fig = plots.predictions_figure(
         evaluation.predictions,
         f"{title}: test RMSE {metrics['test_rmse']:.3f} vs persistence {metrics['persistence_rmse']:.3f}")
@@ -117,9 +125,10 @@ def log_hparams_session(logger: TensorBoardLogger, hparams: dict, metrics: dict,
     writer.add_summary(session_end)
 
 
-def print_results(metrics: dict, output_dir: Path) -> None:
-    """The short table printed at the end of a run: model against both baselines, price units."""
-    table = Table(title=f"Test results ({metrics['n_test']} forecasts, price units)")
+def print_results(metrics: dict, output_dir: Path, title: str | None = None) -> None:
+    """The short table printed at the end of a run: model against both baselines, price units,
+    and the significance tests in words."""
+    table = Table(title=title or f"Test results ({metrics['n_test']} forecasts, price units)")
     for column in ("", "RMSE", "MAE", "MAPE %", "direction", "skill"):
         table.add_column(column, justify="right" if column else "left")
     for name, prefix, skill_key in (("model", "test", "skill"), ("persistence", "persistence", None),
@@ -129,5 +138,6 @@ def print_results(metrics: dict, output_dir: Path) -> None:
                       f"{metrics[skill_key]:+.4f}" if skill_key else "0")
     console = Console()
     console.print(table)
+    console.print("; ".join(verdicts(metrics)), highlight=False)
     console.print(f"val_rmse {metrics['val_rmse']:.4f}; run directory: {output_dir}")
 
