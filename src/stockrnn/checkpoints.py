@@ -66,6 +66,17 @@ def load_checkpoint(path: str | Path) -> Restored:
                     checkpoint[StockDataModule.__qualname__], int(checkpoint.get("epoch", -1)) + 1)
 
 
+def load_initial_weights(path: str | Path, module: Forecaster) -> None:
+    """Start a fit from another run's weights (a backtest's warm start): only the network's
+    weights are taken; scalers, optimizer state and epochs start afresh."""
+    checkpoint = read_checkpoint(path)
+    problems = weight_mismatches(module, checkpoint["state_dict"])
+    if problems:
+        raise StockrnnError(f"cannot start from the weights of {path}: they do not fit this run's network "
+                            f"({problems[0]})")
+    module.load_state_dict(checkpoint["state_dict"])
+
+
 def datamodule_for(restored: Restored, overrides: dict) -> StockDataModule:
     """The checkpoint's data settings with `overrides` (non-null values only), its scalers loaded."""
     settings = restored.data_settings | {k: v for k, v in overrides.items() if v is not None}

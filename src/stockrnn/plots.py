@@ -43,6 +43,31 @@ def predictions_figure(table: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
+def backtest_figure(predictions: pd.DataFrame, folds: pd.DataFrame, title: str) -> Figure:
+    """Top: the out-of-sample forecasts over the whole span (step 1), each fold's test start marked.
+    Bottom: each fold's skill against persistence, the network's and the linear model's side by side."""
+    if "horizon" in predictions:
+        predictions = predictions[predictions["horizon"] == 1]
+    dates = pd.to_datetime(predictions["date"])
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), height_ratios=(3, 2))
+    top.plot(dates, predictions["actual"], color="black", linewidth=1.0, label="actual")
+    top.plot(dates, predictions["predicted"], color="tab:red", linewidth=0.8, label="predicted")
+    top.plot(dates, predictions["linear"], color="tab:blue", linewidth=0.7, linestyle=":", label="linear")
+    for start in pd.to_datetime(folds["test_start"]):
+        top.axvline(start, color="tab:gray", linewidth=0.8, linestyle="--")
+    top.set_title(title)
+    top.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    positions = range(len(folds))
+    bottom.bar([p - 0.2 for p in positions], folds["skill"], width=0.4, color="tab:red", label="network")
+    bottom.bar([p + 0.2 for p in positions], folds["linear_skill"], width=0.4, color="tab:blue", label="linear")
+    bottom.axhline(0, color="black", linewidth=0.8)
+    bottom.set_xticks(list(positions), [f"fold {n}\n{s[:7]}" for n, s in zip(folds["fold"], folds["test_start"])])
+    bottom.set_ylabel("skill vs persistence")
+    bottom.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
 def sweep_figure(jobs: pd.DataFrame, swept: list[str], title: str) -> Figure:
     """Validation RMSE of the finished jobs against one swept number (`data.n_steps` when swept),
     a line per value of one swept choice (`model`, else `model.cell`): each point is the mean over

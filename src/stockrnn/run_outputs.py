@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+import pandas as pd
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from rich.console import Console
 from rich.table import Table
@@ -52,14 +53,20 @@ def tensorboard_writers(loggers: list[Logger]):
     return [lg.experiment for lg in loggers if isinstance(lg, TensorBoardLogger)]
 
 
-def write_data_split(datamodule: StockDataModule, output_dir: Path, loggers: list[Logger]) -> None:
-    frame, splits = datamodule.frame, datamodule.splits
-    dates = frame.index
-    ranges = {
+def split_date_ranges(datamodule: StockDataModule) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]]:
+    """First and last trading day of each split: the days training windows read and forecast,
+    the days validation windows forecast, and the test days."""
+    dates, splits = datamodule.frame.index, datamodule.splits
+    return {
         "train": (dates[splits.train_rows[0]], dates[splits.train.stop - 1]),
         "validation": (dates[splits.val.first], dates[splits.val.stop - 1 + datamodule.horizon - 1]),
         "test": (dates[splits.test_rows[0]], dates[splits.test_rows[1] - 1]),
     }
+
+
+def write_data_split(datamodule: StockDataModule, output_dir: Path, loggers: list[Logger]) -> None:
+    frame, splits = datamodule.frame, datamodule.splits
+    ranges = split_date_ranges(datamodule)
     shown = frame[datamodule.target].iloc[splits.train_rows[0]:splits.test_rows[1]]
     fig = plots.data_split_figure(shown, ranges, datamodule.target)
     for writer in tensorboard_writers(loggers):

@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from stockrnn.callbacks import FitTimer, RandomState
-from stockrnn.checkpoints import check_resumable
+from stockrnn.checkpoints import check_resumable, load_initial_weights
 from stockrnn.errors import StockrnnError
 from stockrnn.evaluation import evaluate
 from stockrnn.run_outputs import print_results, refuse_finished_run_dir, write_data_split, write_results
@@ -60,6 +60,8 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
                          target_codec=datamodule.target_codec.to_dict())
     if cfg.get("ckpt_path"):
         check_resumable(cfg.ckpt_path, module, datamodule)
+    elif cfg.get("init_weights"):
+        load_initial_weights(cfg.init_weights, module)
     fit_timer = FitTimer()
     loggers = instantiate_all(cfg.get("logger"))
     callbacks = instantiate_all(cfg.get("callbacks")) + [fit_timer, RandomState()]
@@ -81,7 +83,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
                       title=f"{cfg.model.cell} on {datamodule.target}")
         print_results(evaluation.metrics, output_dir)
     return evaluation.metrics, {"datamodule": datamodule, "model": module, "trainer": trainer,
-                                "fit_timer": fit_timer}
+                                "fit_timer": fit_timer, "evaluation": evaluation}
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")

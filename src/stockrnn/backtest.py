@@ -1,0 +1,94 @@
+"""Walk-forward backtest: the configured forecaster fit at K forecast origins, each fold exactly a
+train run with that fold's date bounds, and every verdict measured over all their test days.
+
+    python -m stockrnn.backtest [overrides]        # conf/backtest.yaml: the train groups + backtest
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from stockrnn.backtest_outputs import fold_row, pooled_metrics, print_backtest, write_backtest
+from stockrnn.evaluation import Evaluation
+from stockrnn.folds import Fold, check_folds, plan_folds
+from stockrnn.run_outputs import refuse_finished_run_dir
+from stockrnn.train import train
+from stockrnn.utils.config import CONFIG_DIR, check_config
+from stockrnn.utils.entry import sweep_job_failures_recorded, user_errors_exit
+
+log = logging.getLogger(__name__)
+FOLDS_DIR = "folds"
+
+
+@dataclass
+class FoldResult:
+    fold: Fold
+    row: dict  # its line of backtest.csv
+    evaluation: Evaluation
+
+
+def fold_config(cfg: DictConfig, fold: Fold, output_dir: Path, init_weights: str | None) -> DictConfig:
+    """The train config of one fold: the backtest's, with the fold's dates and its own directory."""
+    fold_cfg = copy.deepcopy(cfg)
+    with open_dict(fold_cfg):
+        fold_cfg.data.update(fold.bounds())
+        fold_cfg.paths.output_dir = str(output_dir)
+        fold_cfg.init_weights = init_weights
+        fold_cfg.pop("backtest")
+    return fold_cfg
+
+
+def folds_of(cfg: DictConfig) -> list[Fold]:
+    """The folds on this data's dates, each checked to have enough rows before anything trains."""
+    datamodule = instantiate(cfg.data)
+    dates = datamodule.model_columns(datamodule.read_raw()).index
+    folds = plan_folds(dates, cfg.backtest, cfg.data)
+    check_folds(folds, dates, cfg.data)
+    return folds
+
+
+def backtest(cfg: DictConfig) -> tuple[dict, list[FoldResult]]:
+    """Run every fold in this process (imports and set-up paid once); returns the pooled metrics."""
+    check_config(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    refuse_finished_run_dir(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    folds = folds_of(cfg)
+    log.info("backtest: %d folds, %s window, test periods %s..%s", len(folds), cfg.backtest.window,
+             folds[0].test_start, folds[-1].test_end)
+    results, init_weights = [], None
+    for fold in folds:
+        log.info("%s", fold.describe())
+        metrics, objects = train(fold_config(cfg, fold, output_dir / FOLDS_DIR / str(fold.number), init_weights))
+        results.append(FoldResult(fold, fold_row(fold, metrics, objects["datamodule"]), objects["evaluation"]))
+        if cfg.backtest.warm_start:
+            init_weights = objects["trainer"].checkpoint_callback.best_model_path or None
+    metrics = pooled_metrics(results)
+    hparams = OmegaConf.to_container(cfg, resolve=True)
+    for run_level_only in ("paths", "hydra", "logger"):
+        hparams.pop(run_level_only, None)
+    write_backtest(results, metrics, output_dir, cfg, hparams)
+    print_backtest(results, metrics, output_dir)
+    return metrics, results
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="backtest")
+def main(cfg: DictConfig) -> float | None:
+    """Returns the objective a sweeper minimizes: the mean over folds of val_rmse relative to
+    persistence on the same validation windows, so that years of different price levels weigh
+    alike. A failed sweep job leaves error.json and returns None, as train does."""
+    with user_errors_exit(), sweep_job_failures_recorded():
+        metrics, _ = backtest(cfg)
+        return metrics["objective"]
+    return None
+
+
+if __name__ == "__main__":
+    main()

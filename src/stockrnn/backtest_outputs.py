@@ -1,0 +1,108 @@
+"""What a backtest leaves beside its folds' run directories: backtest.csv (a row per fold),
+predictions.csv and val_predictions.csv (every fold's days), metrics.json (pooled over every
+fold's test days), backtest.png, and one TensorBoard HParams session with the pooled figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+
+from stockrnn import plots
+from stockrnn.data.datamodule import StockDataModule
+from stockrnn.evaluation import Forecasts
+from stockrnn.folds import Fold
+from stockrnn.metrics import forecast_report, validation_report
+from stockrnn.run_outputs import (HPARAM_METRICS, VAL_PREDICTIONS, log_hparams_session, print_results,
+                                  split_date_ranges)
+from stockrnn.utils.entry import instantiate_all
+from stockrnn.utils.files import write_json_atomically
+from lightning.pytorch.loggers import TensorBoardLogger
+
+# A fold's figures in backtest.csv, from its run's metrics.json.
+FOLD_METRICS = ("n_test", "val_rmse", "persistence_val_rmse", "linear_val_rmse", "test_rmse", "persistence_rmse",
+                "linear_rmse", "skill", "linear_skill", "dm_pvalue_persistence", "dm_pvalue_linear", "pt_pvalue",
+                "linear_lags", "epochs", "train_seconds")
+BACKTEST_HPARAM_METRICS = (*HPARAM_METRICS, "objective", "skill_mean", "folds_beating_persistence",
+                           "folds_beating_linear")
+
+
+def fold_row(fold: Fold, metrics: dict, datamodule: StockDataModule) -> dict:
+    """The fold's line of backtest.csv: the trading days each split really covers, and its figures."""
+    row = {"fold": fold.number}
+    for split, (first, last) in split_date_ranges(datamodule).items():
+        name = "val" if split == "validation" else split
+        row[f"{name}_start"], row[f"{name}_end"] = first.strftime("%Y-%m-%d"), last.strftime("%Y-%m-%d")
+    return row | {key: metrics[key] for key in FOLD_METRICS}
+
+
+def fold_tables(results, which: str) -> pd.DataFrame:
+    """Every fold's predictions (which='predictions') or validation predictions, a fold column added."""
+    tables = [getattr(result.evaluation, which).assign(fold=result.fold.number) for result in results]
+    table = pd.concat(tables, ignore_index=True)
+    return table[["date", "fold", *[c for c in table.columns if c not in ("date", "fold")]]]
+
+
+def pooled_metrics(results) -> dict:
+    """A run's metrics.json keys computed over every fold's days at once, and the folds' spread.
+
+    objective: the mean over folds of val_rmse / persistence_val_rmse, what a sweep minimizes.
+    """
+    rows = pd.DataFrame([result.row for result in results])
+    val = Forecasts.from_table(fold_tables(results, "val_predictions"))
+    test = Forecasts.from_table(fold_tables(results, "predictions"))
+    metrics = validation_report(val.actual, val.predicted, val.linear, val.last_known)
+    metrics |= forecast_report(test.actual, test.predicted, test.linear, test.last_known)
+    metrics |= {
+        "epochs": int(rows["epochs"].sum()), "train_seconds": float(rows["train_seconds"].sum()),
+        "folds": len(rows), "skill_mean": float(rows["skill"].mean()),
+        "skill_std": float(rows["skill"].std(ddof=1)) if len(rows) > 1 else 0.0,
+        "skill_min": float(rows["skill"].min()),
+        "folds_beating_persistence": int((rows["test_rmse"] < rows["persistence_rmse"]).sum()),
+        "folds_beating_linear": int((rows["test_rmse"] < rows["linear_rmse"]).sum()),
+        "objective": float(np.mean(rows["val_rmse"] / rows["persistence_val_rmse"])),
+    }
+    return metrics
+
+
+def write_backtest(results, metrics: dict, output_dir: Path, cfg: DictConfig, hparams: dict) -> None:
+    """The files, with metrics.json last: its presence means the backtest finished."""
+    rows = pd.DataFrame([result.row for result in results])
+    rows.to_csv(output_dir / "backtest.csv", index=False, float_format="%.6g")
+    predictions = fold_tables(results, "predictions")
+    predictions.to_csv(output_dir / "predictions.csv", index=False, float_format="%.6f")
+    fold_tables(results, "val_predictions").to_csv(output_dir / VAL_PREDICTIONS, index=False, float_format="%.6f")
+    fig = plots.backtest_figure(predictions, rows, f"{cfg.model.cell} on {cfg.data.target}: pooled skill "
+                                f"{metrics['skill']:+.3f}, linear {metrics['linear_skill']:+.3f}")
+    for logger in instantiate_all(cfg.get("logger")):
+        if isinstance(logger, TensorBoardLogger):
+            log_hparams_session(logger, hparams, {f"hp/{key}": metrics[key] for key in BACKTEST_HPARAM_METRICS},
+                                0, output_dir)
+            logger.experiment.add_figure("backtest", fig, global_step=0, close=False)
+            logger.save()
+    plots.save(fig, output_dir / "backtest.png")
+    write_json_atomically(metrics, output_dir / "metrics.json")
+
+
+def print_backtest(results, metrics: dict, output_dir: Path) -> None:
+    table = Table(title="Backtest folds (test RMSE, price units; one-sided p-values)")
+    for column in ("fold", "test days", "n", "model", "persistence", "linear", "skill", "p vs pers.",
+                   "p vs linear"):
+        table.add_column(column, justify="left" if column == "test days" else "right")
+    for result in results:
+        row = result.row
+        table.add_row(str(row["fold"]), f"{row['test_start']}..{row['test_end']}", str(row["n_test"]),
+                      f"{row['test_rmse']:.4f}", f"{row['persistence_rmse']:.4f}", f"{row['linear_rmse']:.4f}",
+                      f"{row['skill']:+.4f}", f"{row['dm_pvalue_persistence']:.3g}",
+                      f"{row['dm_pvalue_linear']:.3g}")
+    Console().print(table)
+    print_results(metrics, output_dir, title=f"Pooled over {metrics['folds']} folds ({metrics['n_test']} "
+                                             "out-of-sample forecasts, price units)")
+    Console().print(f"skill per fold {metrics['skill_mean']:+.4f} ± {metrics['skill_std']:.4f} (min "
+                    f"{metrics['skill_min']:+.4f}); beats persistence in {metrics['folds_beating_persistence']}"
+                    f" and the linear model in {metrics['folds_beating_linear']} of {metrics['folds']} folds; "
+                    f"objective {metrics['objective']:.4f}", highlight=False)
