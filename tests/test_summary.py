@@ -5,6 +5,7 @@ import json
 import tomllib
 from importlib import import_module
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -81,7 +82,8 @@ def test_write_summary_leaves_csv_markdown_and_picture(sweep):
     assert table["error"].fillna("").tolist()[4:] == ["n_steps=5000 is too long", ""]
     assert {"job", "model", "seed", "status", "val_rmse", "test_rmse", "persistence_rmse", "skill",
             "linear_rmse", "linear_skill", "epochs", "train_seconds", "error", "overrides"} <= set(table)
-    assert (sweep / "summary.csv").read_text().splitlines()[1].startswith("2,gru,0,ok,1.0,2.0,")
+    # in_mcs is empty: these hand-written jobs left no validation predictions to compare
+    assert (sweep / "summary.csv").read_text().splitlines()[1].startswith("2,gru,0,ok,,1.0,2.0,")
     assert ",7,1.5," in (sweep / "summary.csv").read_text()  # epochs a whole number, not 7.0
     md = (sweep / "summary.md").read_text()
     assert "6 jobs: 4 ok, 1 failed, 1 unfinished" in md
@@ -124,7 +126,49 @@ def test_callback_of_a_clean_sweep_returns_normally(tmp_path):
     assert (tmp_path / "summary.csv").is_file()
 
 
-def test_the_console_script_points_at_the_report_command():
+@pytest.mark.parametrize("script, entry", [("stockrnn-report", "stockrnn.report:main"),
+                                           ("stockrnn-backtest", "stockrnn.backtest:main")])
+def test_the_console_scripts_point_at_the_commands(script, entry):
     scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    module, _, function = scripts["stockrnn-report"].partition(":")
-    assert getattr(import_module(module), function) is report_main
+    assert scripts[script] == entry
+    module, _, function = entry.partition(":")
+    assert callable(getattr(import_module(module), function))
+
+
+def add_validation_predictions(job_dir, actual, predicted, dates, fold=None):
+    table = pd.DataFrame({"date": dates, "actual": actual, "predicted": predicted, "persistence": actual,
+                          "linear": actual})
+    if fold is not None:
+        table.insert(1, "fold", fold)
+    table.to_csv(job_dir / "val_predictions.csv", index=False)
+
+
+def test_the_model_confidence_set_excludes_a_clearly_worse_configuration(tmp_path):
+    # Three configurations x two seeds forecasting the same 120 validation days: two are alike,
+    # the third's errors are three times larger every day. Job 6 forecast other (later) days too:
+    # only the days every job shares are compared.
+    rng = np.random.default_rng(0)
+    dates = pd.bdate_range("2020-01-01", periods=150).strftime("%Y-%m-%d")
+    actual = 100 + np.cumsum(rng.normal(size=150))
+    for job, (model, seed, noise) in enumerate([("gru", 0, 1.0), ("gru", 1, 1.0), ("lstm", 0, 1.05),
+                                                ("lstm", 1, 1.05), ("rnn", 0, 3.0), ("rnn", 1, 3.0)]):
+        add_job(tmp_path, job, [f"model={model}", f"seed={seed}"], metrics(noise))
+        first = 30 if job < 5 else 0
+        errors = noise * rng.normal(size=150)
+        add_validation_predictions(tmp_path / str(job), actual[first:], actual[first:] + errors[first:],
+                                   dates[first:])
+    summary = write_summary(tmp_path)
+    in_mcs = dict(zip(summary.jobs["job"], summary.jobs["in_mcs"]))
+    assert in_mcs[4] is False and in_mcs[5] is False
+    assert all(in_mcs[job] for job in (0, 1, 2, 3))
+    assert summary.mcs_days == 120
+    assert "90% Model Confidence Set" in (tmp_path / "summary.md").read_text()
+
+
+def test_backtest_jobs_are_ranked_by_their_objective(tmp_path):
+    for job, (objective, val) in enumerate([(0.95, 3.0), (0.90, 4.0), (1.02, 1.0)]):
+        add_job(tmp_path, job, [f"data.n_steps={job + 3}"],
+                metrics(val) | {"objective": objective, "folds": 5, "folds_beating_linear": job})
+    summary = write_summary(tmp_path)
+    assert summary.jobs["job"].tolist() == [1, 0, 2] and summary.ranked_by == "objective"
+    assert "sorted by objective" in (tmp_path / "summary.md").read_text()

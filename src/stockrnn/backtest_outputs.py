@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
@@ -17,11 +18,10 @@ from stockrnn.data.datamodule import StockDataModule
 from stockrnn.evaluation import Forecasts
 from stockrnn.folds import Fold
 from stockrnn.metrics import forecast_report, validation_report
-from stockrnn.run_outputs import (HPARAM_METRICS, VAL_PREDICTIONS, log_hparams_session, print_results,
-                                  split_date_ranges)
+from stockrnn.confidence_set import VAL_PREDICTIONS
+from stockrnn.run_outputs import HPARAM_METRICS, log_hparams_session, print_results, split_date_ranges
 from stockrnn.utils.entry import instantiate_all
 from stockrnn.utils.files import write_json_atomically
-from lightning.pytorch.loggers import TensorBoardLogger
 
 # A fold's figures in backtest.csv, from its run's metrics.json.
 FOLD_METRICS = ("n_test", "val_rmse", "persistence_val_rmse", "linear_val_rmse", "test_rmse", "persistence_rmse",

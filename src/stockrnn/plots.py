@@ -68,8 +68,8 @@ def backtest_figure(predictions: pd.DataFrame, folds: pd.DataFrame, title: str) 
     return fig
 
 
-def sweep_figure(jobs: pd.DataFrame, swept: list[str], title: str) -> Figure:
-    """Validation RMSE of the finished jobs against one swept number (`data.n_steps` when swept),
+def sweep_figure(jobs: pd.DataFrame, swept: list[str], title: str, metric: str = "val_rmse") -> Figure:
+    """`metric` (validation RMSE, or a backtest's objective) of the finished jobs against one swept number (`data.n_steps` when swept),
     a line per value of one swept choice (`model`, else `model.cell`): each point is the mean over
     the jobs that share it (other swept values, seeds) with their std as a bar; small dots are jobs.
     Without a swept number the x axis is the job number (an Optuna study's history)."""
@@ -81,11 +81,11 @@ def sweep_figure(jobs: pd.DataFrame, swept: list[str], title: str) -> Figure:
     line = next((k for k in ("model", "model.cell") if k in choices), choices[0] if choices else None)
     fig, ax = plt.subplots(figsize=(9, 5))
     for name, part in ok.groupby(line, sort=True) if line else [(None, ok)]:
-        stats = part.groupby(x)["val_rmse"].agg(["mean", "std"]).sort_index()
-        label = f"{line}={name}" if line else "val_rmse"
+        stats = part.groupby(x)[metric].agg(["mean", "std"]).sort_index()
+        label = f"{line}={name}" if line else metric
         bars = ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker="o", capsize=3,
                            label=label)
-        ax.scatter(part[x], part["val_rmse"], s=10, alpha=0.35, color=bars[0].get_color())
+        ax.scatter(part[x], part[metric], s=10, alpha=0.35, color=bars[0].get_color())
     positive = ok[x][ok[x] > 0] if x != "job" and not ok.empty else pd.Series(dtype=float)
     if len(positive) == len(ok) and not ok.empty and positive.max() >= 20 * positive.min():
         ax.set_xscale("log")
@@ -94,7 +94,8 @@ def sweep_figure(jobs: pd.DataFrame, swept: list[str], title: str) -> Figure:
     else:
         ax.legend(loc="best")
     ax.set_xlabel(x)
-    ax.set_ylabel("validation RMSE (price units)")
+    ax.set_ylabel("validation RMSE (price units)" if metric == "val_rmse" else
+                  f"{metric} (validation RMSE / persistence's, mean over folds)")
     ax.set_title(f"Sweep: {title}")
     fig.tight_layout()
     return fig

@@ -15,6 +15,7 @@ from torch.utils.tensorboard.summary import hparams as hparams_summaries
 from stockrnn import plots
 from stockrnn.data.datamodule import StockDataModule
 from stockrnn.errors import StockrnnError
+from stockrnn.confidence_set import VAL_PREDICTIONS  # the validation forecasts a sweep's MCS compares
 from stockrnn.evaluation import Evaluation
 from stockrnn.significance import verdicts
 from stockrnn.utils.files import write_json_atomically
@@ -34,8 +35,6 @@ TENSORBOARD_NAMES = {
     "dm_pvalue_persistence": "test/dm_pvalue_persistence", "dm_pvalue_linear": "test/dm_pvalue_linear",
     "pt_pvalue": "test/pt_pvalue",
 }
-# The validation windows' forecasts: what a sweep's Model Confidence Set compares jobs on.
-VAL_PREDICTIONS = "val_predictions.csv"
 # Shown in TensorBoard's HParams tab against the run's hyperparameters.
 HPARAM_METRICS = ("val_rmse", "test_rmse", "skill", "persistence_rmse", "linear_rmse",
                   "dm_pvalue_persistence", "dm_pvalue_linear")

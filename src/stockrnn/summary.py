@@ -11,27 +11,43 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from stockrnn import plots
+from stockrnn.confidence_set import confidence_set, validation_losses
 from stockrnn.errors import StockrnnError
 from stockrnn.utils.entry import ERROR_FILE
 
 OK, FAILED, UNFINISHED = "ok", "failed", "unfinished"  # unfinished: still running, or killed
 # metrics.json keys in the contract's order; summary.csv adds any others after them.
-METRICS = ("val_rmse", "linear_val_rmse", "test_rmse", "test_mae", "test_mape", "test_direction_acc",
-           "persistence_rmse", "persistence_mae", "persistence_mape", "persistence_direction_acc", "skill",
-           "linear_rmse", "linear_mae", "linear_mape", "linear_direction_acc", "linear_skill", "n_test",
-           "epochs", "train_seconds")
-# The columns of summary.md, and those averaged over seeds.
-SHOWN = ("val_rmse", "linear_val_rmse", "test_rmse", "persistence_rmse", "skill", "linear_rmse",
-         "linear_skill", "epochs", "train_seconds")
-AVERAGED = ("val_rmse", "test_rmse", "skill", "linear_skill", "epochs", "train_seconds")
+METRICS = ("objective", "val_rmse", "persistence_val_rmse", "linear_val_rmse", "linear_lags", "test_rmse",
+           "test_mae", "test_mape", "test_direction_acc", "persistence_rmse", "persistence_mae",
+           "persistence_mape", "persistence_direction_acc", "skill", "linear_rmse", "linear_mae", "linear_mape",
+           "linear_direction_acc", "linear_skill", "dm_stat_persistence", "dm_pvalue_persistence",
+           "dm_stat_linear", "dm_pvalue_linear", "pt_pvalue", "n_test", "folds", "skill_mean", "skill_std",
+           "skill_min", "folds_beating_persistence", "folds_beating_linear", "epochs", "train_seconds")
+# The columns of summary.md (those a job has), and those averaged over seeds.
+SHOWN = ("objective", "val_rmse", "linear_val_rmse", "in_mcs", "test_rmse", "persistence_rmse", "skill",
+         "linear_rmse", "linear_skill", "dm_pvalue_persistence", "dm_pvalue_linear", "folds_beating_persistence",
+         "folds_beating_linear", "epochs", "train_seconds")
+AVERAGED = ("objective", "val_rmse", "test_rmse", "skill", "linear_skill", "epochs", "train_seconds")
+# What a sweep minimizes: a backtest's objective, else a train job's val_rmse.
+RANKED_BY = ("objective", "val_rmse")
+
+
+def ranking_metric(columns, suffix: str = "") -> str | None:
+    """The metric jobs (or, with suffix "_mean", configurations) are sorted by."""
+    return next((key + suffix for key in RANKED_BY if key + suffix in columns), None)
 SEED = "seed"
 
 
 @dataclass
 class Summary:
-    jobs: pd.DataFrame  # one row per job, best val_rmse first, failed and unfinished jobs last
+    jobs: pd.DataFrame  # one row per job, best objective (or val_rmse) first, failed and unfinished last
     configs: pd.DataFrame | None  # mean and std over seeds per configuration, when seeds repeat one
     swept: list[str]  # override keys whose value differs between jobs
+    mcs_days: int = 0  # validation targets the Model Confidence Set compared (0: none formed)
+
+    @property
+    def ranked_by(self) -> str:
+        return ranking_metric(self.jobs.columns) or "job"
 
     def count(self, status: str) -> int:
         return int((self.jobs["status"] == status).sum())
@@ -84,20 +100,25 @@ def summarize(sweep_dir: str | Path) -> Summary:
         raise StockrnnError(f"no jobs in {sweep_dir}: expected job directories with .hydra/overrides.yaml "
                             "(the directory a multirun prints as its sweep output dir)")
     params, rows = zip(*(read_job(d) for d in dirs))
+    losses = validation_losses({row["job"]: d for d, row in zip(dirs, rows) if row["status"] == OK})
+    included = confidence_set(losses)
+    for row in rows:
+        row["in_mcs"] = None if included is None or row["status"] != OK else row["job"] in included
     keys = list(dict.fromkeys(key for p in params for key in p))  # first seen first
     jobs = pd.DataFrame([row | {f"param:{k}": v for k, v in p.items()} for p, row in zip(params, rows)])
     jobs = jobs.rename(columns=lambda c: c.removeprefix("param:"))
     swept = [k for k in keys if jobs[k].astype(str).nunique(dropna=False) > 1]
     metrics = [m for m in METRICS if m in jobs] + sorted(
-        c for c in jobs.columns if c not in {"job", "overrides", "status", "error", *METRICS, *keys})
+        c for c in jobs.columns if c not in {"job", "overrides", "status", "error", "in_mcs", *METRICS, *keys})
     for whole in ("n_test", "epochs"):  # integers, also beside the blanks of failed jobs
         if whole in jobs:
             jobs[whole] = jobs[whole].astype("Int64")
-    jobs = jobs[["job", *swept, "status", *metrics, "error", "overrides"]]
+    jobs = jobs[["job", *swept, "status", "in_mcs", *metrics, "error", "overrides"]]
     rank = jobs.assign(_status=jobs["status"].map({OK: 0, FAILED: 1, UNFINISHED: 2}))
-    by = ["_status", "val_rmse", "job"] if "val_rmse" in jobs else ["_status", "job"]
-    jobs = rank.sort_values(by, kind="stable").drop(columns="_status")
-    return Summary(jobs.reset_index(drop=True), seed_means(jobs, swept), swept)
+    ranked_by = ranking_metric(jobs.columns)
+    jobs = rank.sort_values(["_status", *([ranked_by] if ranked_by else []), "job"], kind="stable")
+    jobs = jobs.drop(columns="_status").reset_index(drop=True)
+    return Summary(jobs, seed_means(jobs, swept), swept, len(losses) if included is not None else 0)
 
 
 def seed_means(jobs: pd.DataFrame, swept: list[str]) -> pd.DataFrame | None:
@@ -115,7 +136,7 @@ def seed_means(jobs: pd.DataFrame, swept: list[str]) -> pd.DataFrame | None:
     table.columns = [f"{metric}_{stat}" for metric, stat in table.columns]
     table.insert(0, "runs", grouped.size())
     table = table.reset_index() if config_keys else table.reset_index(drop=True)
-    return table.sort_values("val_rmse_mean", kind="stable").reset_index(drop=True)
+    return table.sort_values(ranking_metric(table.columns, "_mean"), kind="stable").reset_index(drop=True)
 
 
 def write_summary(sweep_dir: str | Path) -> Summary:
@@ -131,7 +152,8 @@ def write_summary(sweep_dir: str | Path) -> Summary:
     else:
         by_config.unlink(missing_ok=True)  # a rebuilt summary never keeps a stale table
     (sweep_dir / "summary.md").write_text(markdown(summary, sweep_dir))
-    plots.save(plots.sweep_figure(summary.jobs, summary.swept, summary.describe()), sweep_dir / "summary.png")
+    plots.save(plots.sweep_figure(summary.jobs, summary.swept, summary.describe(), summary.ranked_by),
+               sweep_dir / "summary.png")
     return summary
 
 
@@ -141,7 +163,11 @@ def markdown(summary: Summary, sweep_dir: Path, limit: int | None = None) -> str
     shown = [m for m in SHOWN if m in summary.jobs]
     jobs = summary.jobs if limit is None else summary.jobs.head(limit)
     has_errors = bool(summary.jobs["error"].fillna("").astype(str).str.len().any())
-    lines = [f"# Sweep {sweep_dir}", "", f"{summary.describe()}; sorted by val_rmse.", "",
+    mcs = (f"in_mcs: in the 90% Model Confidence Set of the finished jobs' squared validation errors on "
+           f"the {summary.mcs_days} validation targets they share (the jobs outside it are worse by more "
+           "than noise)." if summary.mcs_days else
+           "in_mcs: empty (fewer than two finished jobs, or too few shared validation targets).")
+    lines = [f"# Sweep {sweep_dir}", "", f"{summary.describe()}; sorted by {summary.ranked_by}.", "", mcs, "",
              markdown_table(jobs[["job", *keys, "status", *shown, *(["error"] if has_errors else [])]])]
     if limit is not None and len(summary.jobs) > limit:
         lines.append(f"\n({len(summary.jobs) - limit} more rows in summary.md and summary.csv)")
