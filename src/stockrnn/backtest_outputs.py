@@ -72,7 +72,7 @@ def pooled_metrics(results) -> dict:
 def write_backtest(results, metrics: dict, output_dir: Path, cfg: DictConfig, hparams: dict) -> None:
     """The files, with metrics.json last: its presence means the backtest finished."""
     rows = pd.DataFrame([result.row for result in results])
-    rows.to_csv(output_dir / "backtest.csv", index=False, float_format="%.6g")
+    rows.to_csv(output_dir / "backtest.csv", index=False, float_format="%.8g")
     predictions = fold_tables(results, "predictions")
     predictions.to_csv(output_dir / "predictions.csv", index=False, float_format="%.6f")
     fold_tables(results, "val_predictions").to_csv(output_dir / VAL_PREDICTIONS, index=False, float_format="%.6f")
