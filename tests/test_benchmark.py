@@ -22,7 +22,7 @@ def test_windowing_row_counts_every_window_of_the_three_splits():
 
 def test_speed_row_compares_the_project_fit_with_a_plain_loop(tmp_path):
     out = tmp_path / "bench.json"
-    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"), "--skip", "windowing", "linear", "sweep",
+    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"), "--skip", "windowing", "linear", "sweep", "backtest",
                     "--settings", "tutorial", "--models", "gru", "--epochs", "2", "--rounds", "1",
                     "--out", str(out)], capture_output=True, text=True, check=True, timeout=300)
     (row,) = json.loads(out.read_text())
@@ -33,7 +33,7 @@ def test_speed_row_compares_the_project_fit_with_a_plain_loop(tmp_path):
 
 def test_linear_rows_time_the_baseline_on_the_best_experiments_inputs(tmp_path):
     out = tmp_path / "bench.json"
-    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"), "--skip", "windowing", "speed", "sweep",
+    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"), "--skip", "windowing", "speed", "sweep", "backtest",
                     "--out", str(out)], capture_output=True, text=True, check=True, timeout=300)
     rows = json.loads(out.read_text())
     assert [row["name"] for row in rows] == ["linear/n_steps=20", "linear/n_steps=64"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
+from threadpoolctl import threadpool_limits
 
 from stockrnn.data.windows import WindowDataset
 
@@ -37,6 +37,7 @@ def flat_windows(dataset: WindowDataset, lags: int | None = None) -> tuple[np.nd
     return x.reshape(len(dataset), -1).double().numpy(), y.double().numpy()
 
 
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def fit_linear_baseline(train: WindowDataset, val: WindowDataset) -> LinearBaseline:
     """Fit on training windows only; validation picks the number of recent days (1 to n_steps)
     and the strength. Without the choice of days the ridge gets the network's whole window and
@@ -44,8 +45,10 @@ def fit_linear_baseline(train: WindowDataset, val: WindowDataset) -> LinearBasel
     make "beats linear" partly mean "the ridge was given too many inputs".
 
     The ridge is sklearn's Ridge (intercept unpenalised), solved from one Gram matrix of the
-    centred training windows: each number of days is a corner of it, so the whole grid of
-    n_steps x 9 fits costs about what one fit of the full window does.
+    centred training windows: each number of days is a corner of it, and one eigendecomposition
+    of that corner gives the fit at every strength, so the whole grid (n_steps x 9 fits) costs
+    about n_steps small decompositions. One BLAS thread: matrices this small gain nothing from
+    more, and on a busy machine more made the grid 5 to 30 times slower (scripts/benchmark.py).
     """
     x_train, y_train = flat_windows(train)
     x_val, y_val = flat_windows(val)
@@ -56,17 +59,14 @@ def fit_linear_baseline(train: WindowDataset, val: WindowDataset) -> LinearBasel
     best, best_error = None, np.inf
     for lags in range(1, train.n_steps + 1):
         cols = slice(x_train.shape[1] - lags * n_features, None)
+        # coef(alpha) = Q diag(1 / (eigenvalue + alpha)) Q' moment
+        eigenvalues, vectors = np.linalg.eigh(gram[cols, cols])
+        rotated_moment = vectors.T @ moment[cols]
+        rotated_val = (x_val[:, cols] - x_mean[cols]) @ vectors
         for alpha in ALPHAS:
-            coef = _solve(gram[cols, cols] + alpha * np.eye(lags * n_features), moment[cols])
-            intercept = y_mean - x_mean[cols] @ coef
-            error = float(np.mean((x_val[:, cols] @ coef + intercept - y_val) ** 2))
+            shrunk = rotated_moment / (np.clip(eigenvalues, 0, None) + alpha)[:, None]
+            error = float(np.mean((rotated_val @ shrunk + y_mean - y_val) ** 2))
             if error < best_error:  # ties keep the fewer days and the weaker shrinkage seen first
-                best, best_error = LinearBaseline(lags, alpha, coef, intercept), error
+                coef = vectors @ shrunk
+                best, best_error = LinearBaseline(lags, alpha, coef, y_mean - x_mean[cols] @ coef), error
     return best
-
-
-def _solve(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    try:
-        return scipy.linalg.solve(matrix, rhs, assume_a="pos")
-    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):  # numerically singular at tiny alpha
-        return np.linalg.lstsq(matrix, rhs, rcond=None)[0]
