@@ -90,6 +90,8 @@ def test_eval_config_composes(tmp_path):
     ("data.val_fraction=1", "data.val_fraction=1: expected a number in (0.0, 1.0)"),
     ("data.n_steps=true", "data.n_steps=True: expected a positive integer"),
     ("data.fill=bfill", "data.fill='bfill': expected one of ffill"),
+    ("data.sep=|", "data.sep='|': expected one of ',', ';', '\\t' (or null: detect it)"),
+    ("data.decimal=x", "data.decimal='x': expected one of '.', ',' (or null: detect it)"),
     ("data.features=High", "data.features='High': expected a list of input columns, e.g. [High]"),
     ("data.features=[]", "data.features=[]: expected a list of input columns"),
     ("data.train_start=abc", "data.train_start='abc': expected a year, month or date (e.g. 2016, 2016-06 or 2016-06-30)"),
@@ -128,3 +130,6 @@ def test_the_check_reads_plain_settings_too():
         check_data_settings(settings)
     with pytest.raises(StockrnnError, match=r"data.test_start \(2020-06\) must come after data.train_end \(2020\)"):
         check_data_settings(settings | dict(batch_size=10, test_start="2020-06"))
+    with pytest.raises(StockrnnError, match=r"data.decimal=',' needs another separator than a comma \(data.sep=';'\)"):
+        check_data_settings(settings | dict(batch_size=10, sep=",", decimal=","))
+    check_data_settings(settings | dict(batch_size=10, sep="\t", decimal=","))
