@@ -192,10 +192,14 @@ def test_messy_but_valid_csvs_give_the_clean_files_results(tmp_path, in_process)
     filled.loc[[20, 21, 90], "High"] = np.nan
     filled["High"] = filled["High"].ffill()
 
+    # Excel in much of Europe: semicolons, decimal commas; and lower-case headers.
+    european = clean.rename(columns=str.lower)
+
     results = {}
     for name, frame, extra in [("clean", clean, []), ("messy", messy, []), ("filled", filled, []),
-                               ("yahoo", yahoo, ["data.fill=ffill"])]:
-        frame.to_csv(tmp_path / f"{name}.csv", index=False, na_rep="null")
+                               ("yahoo", yahoo, ["data.fill=ffill"]), ("european", european, [])]:
+        frame.to_csv(tmp_path / f"{name}.csv", index=False, na_rep="null",
+                     **(dict(sep=";", decimal=",") if name == "european" else {}))
         code, out, err = in_process(
             train_entry.main, f"hydra.run.dir={tmp_path / name}", "data=csv", f"data.path={tmp_path / name}.csv",
             "data.train_start=2015", "data.train_end=2015", "data.test_start=2016", "data.test_end=2016",
@@ -207,6 +211,10 @@ def test_messy_but_valid_csvs_give_the_clean_files_results(tmp_path, in_process)
             assert "dropped 2 rows with a duplicate date" in out
         if name == "yahoo":
             assert "filled 3 missing values of column 'High'" in out
+        if name == "european":
+            assert f"{tmp_path / name}.csv: read with separator ';' and decimal ','" in out
+            assert "matched columns without regard to case: 'date' as 'Date'" in out
+    assert results["european"] == results["clean"]
     assert results["messy"] == results["clean"]
     assert results["yahoo"] == results["filled"] != results["clean"]
 
@@ -214,21 +222,33 @@ def test_messy_but_valid_csvs_give_the_clean_files_results(tmp_path, in_process)
 # --- end to end, in a subprocess -------------------------------------------------------------
 
 def test_train_and_predict_cli_finish_and_print_their_tables(tmp_path):
-    result = cli("stockrnn.train", "trainer=debug", "model.hidden_size=8", run_dir=tmp_path)
+    run_dir = tmp_path / "a_run_directory_whose_path_is_longer_than_an_80_column_terminal_line"
+    result = cli("stockrnn.train", "trainer=debug", "model.hidden_size=8", run_dir=run_dir,
+                 env={"COLUMNS": "80"})
     assert result.returncode == 0, result.stderr[-2000:]
     assert "persistence" in result.stdout and "linear" in result.stdout
+    # Whole on one line, for copy and paste, however narrow the terminal.
+    assert f"run directory: {run_dir}\n" in result.stdout
+    # train.log is the run's record; the epochs and the ending stay off the console.
+    log = (run_dir / "train.log").read_text()
+    for line in ("train: 2012-01-03..", "validation: ", "test: 2017-01-03..2017-11-10, 218 rows, 218 windows",
+                 "epoch 1/2: train/loss ", "epoch 2/2: ", "ran 2 epochs (trainer.max_epochs=2); best epoch ",
+                 "test results:\n", "| persistence |"):
+        assert line in log, line
+    assert "epoch 1/2" not in result.stdout and "ran 2 epochs" not in result.stdout
     output = result.stdout + result.stderr
     assert "GPU available" in output  # Lightning's notices stay; its advertisement and a
     assert "litlogger" not in output and "LeafSpec" not in output  # deprecation inside it go
     for name in ("metrics.json", "predictions.csv", "predictions.png", "data_split.png",
                  "checkpoints/best.ckpt", "checkpoints/last.ckpt", ".hydra/config.yaml"):
-        assert (tmp_path / name).is_file(), name
+        assert (run_dir / name).is_file(), name
 
-    predicted = cli("stockrnn.predict", f"ckpt_path={tmp_path / 'checkpoints/best.ckpt'}",
-                    run_dir=tmp_path / "predict")
+    predicted = cli("stockrnn.predict", f"ckpt_path={run_dir / 'checkpoints/best.ckpt'}",
+                    run_dir=run_dir / "predict", env={"COLUMNS": "80"})
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     assert "Forecast of High" in predicted.stdout
-    forecast = (tmp_path / "predict" / "forecast.csv").read_text().splitlines()
+    assert f"written to {run_dir / 'predict' / 'forecast.csv'}\n" in predicted.stdout
+    forecast = (run_dir / "predict" / "forecast.csv").read_text().splitlines()
     assert forecast[0] == "date,step,forecast" and forecast[1].startswith("2017-11-13,1,")  # the Monday after
 
 

@@ -196,7 +196,7 @@ def test_eval_overrides_that_do_not_fit_the_checkpoint_are_named(tmp_path, train
 def test_eval_on_a_csv_without_the_trained_columns_lists_the_ones_it_has(tmp_path, trained):
     _, last = trained
     csv = tmp_path / "other.csv"
-    synthetic_prices(periods=300).rename(columns={"High": "high"}).to_csv(csv, index=False)
-    with pytest.raises(StockrnnError, match=r"\['High'\] not found; available: Open, high, Low, Close, Volume"):
+    synthetic_prices(periods=300).rename(columns={"High": "Peak"}).to_csv(csv, index=False)
+    with pytest.raises(StockrnnError, match=r"\['High'\] not found; available: Open, Peak, Low, Close, Volume"):
         evaluate_checkpoint(compose_config([f"ckpt_path={last}", f"data.path={csv}"], tmp_path / "eval",
                                            config_name="eval"))

@@ -117,6 +117,25 @@ def test_the_prediction_figure_draws_both_baselines_beside_the_model():
 
     table = pd.DataFrame({"date": ["2021-01-04", "2021-01-05"], "actual": [1.0, 2.0], "predicted": [1.5, 1.5],
                           "persistence": [0.5, 1.0], "linear": [1.2, 1.8]})
-    ax = predictions_figure(table, "t").axes[0]
+    ax = predictions_figure(table, "t", "High (prices.csv)").axes[0]
     assert [line.get_label() for line in ax.get_lines()] == ["actual", "predicted", "persistence", "linear"]
     np.testing.assert_array_equal(ax.get_lines()[3].get_ydata(), [1.2, 1.8])
+
+
+def test_the_prediction_figures_legend_hides_no_data_and_its_y_axis_names_the_series():
+    import pandas as pd
+
+    from stockrnn.plots import predictions_figure
+
+    dates = pd.bdate_range("2021-01-04", periods=60)
+    rising = np.linspace(100, 160, 60)
+    table = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "actual": rising, "predicted": rising + 1,
+                          "persistence": rising - 1, "linear": rising})
+    fig = predictions_figure(table, "t", "High (embedded dataset 'msft')")
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    legend, data_area = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
+    assert not legend.overlaps(data_area)
+    assert legend.x1 <= fig.bbox.x1  # and it is not cut off at the figure's edge
+    assert ax.get_ylabel() == "High (embedded dataset 'msft')"

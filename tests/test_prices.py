@@ -63,11 +63,14 @@ def _zip_bytes() -> bytes:
     (_zip_bytes(), "it looks like a zip archive (an Excel .xlsx?)"),
     ("Date,High\n2021-01-04,1\n2021-01-05,1,2\n", "is not a well-formed CSV: Expected 2 fields in line 3, saw 3"),
     ("Day,High\n2021-01-04,1\n", "no date column 'Date' (columns: Day, High); set data.date_column"),
-    ("Date;High\n2021-01-04;1\n", "(columns: Date;High); set data.date_column; only commas separate fields"),
+    ("Date|High\n2021-01-04|1\n", "(columns: Date|High); set data.date_column; the header has a single "
+                                  "column: set data.sep to the file's field separator"),
     ("Date,High\n", "has a header but no rows"),
     ("Date,High\nyesterday,1\n2021-01-05,2\n", "dates that do not parse (first: 'yesterday' in data row 1)"),
     # Day-first dates: 13/02 cannot be US, and reading 01/02 day-first instead would be a guess.
-    ("Date,High\n01/02/2021,1\n13/02/2021,2\n", "dates that do not parse (first: '13/02/2021' in data row 2)"),
+    ("Date,High\n01/02/2021,1\n13/02/2021,2\n", "dates that do not parse (first: '13/02/2021' in data row 2); "
+     "the dates look day-first (13/02/2021); write ISO dates 2021-02-13"),
+    ("Date;High\n30.12.2020;1\n31.12.2020;2\n", "the dates look day-first (30.12.2020); write ISO dates 2020-12-30"),
     ("Date,High\n2021-01-04,1\n,2\n", "column 'Date' has no date in data row 2 (after '2021-01-04')"),
 ])
 def test_bad_files_name_the_problem(tmp_path, content, message):
@@ -79,6 +82,53 @@ def test_bad_files_name_the_problem(tmp_path, content, message):
     with pytest.raises(StockrnnError, match="bad.csv") as err:
         read_price_csv(path, "Date")
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize("text, sep, decimal", [
+    ("Date;High;Volume\n2021-01-04;1234,5;1.000\n2021-01-05;1.235,25;2.000\n", ";", ","),
+    ('"Date";"High";"Volume"\n"2021-01-04";"1234,5";"1000"\n"2021-01-05";"1235,25";"2000"\n', ";", ","),
+    ("Date\tHigh\tVolume\n2021-01-04\t1234.5\t1000\n2021-01-05\t1235.25\t2000\n", "\t", "."),
+    ("Date;High;Volume\n2021-01-04;1234.5;1000\n2021-01-05;1235.25;2000\n", ";", "."),
+])
+def test_semicolon_and_tab_files_and_decimal_commas_are_detected_and_said(tmp_path, caplog, text, sep, decimal):
+    path = write(tmp_path, text)
+    with caplog.at_level(logging.INFO):
+        frame = numeric_columns(read_price_csv(path, "Date"), ["High", "Volume"], "p.csv")
+    assert frame["High"].tolist() == [1234.5, 1235.25] and frame["Volume"].tolist() == [1000, 2000]
+    assert f"{path}: read with separator {sep!r} and decimal {decimal!r}" in caplog.text
+
+
+def test_a_configured_separator_and_decimal_override_the_detection(tmp_path):
+    path = write(tmp_path, "Date;High\n2021-01-04;1,5\n")
+    with pytest.raises(StockrnnError, match="no date column 'Date' \\(columns: Date;High\\)"):
+        read_price_csv(path, "Date", sep=",")
+    with pytest.raises(StockrnnError, match="'High' holds '1,5' on 2021-01-04, not a number"):
+        numeric_columns(read_price_csv(path, "Date", decimal="."), ["High"], "p.csv")
+    assert read_price_csv(path, "Date", sep=";", decimal=",")["High"].tolist() == [1.5]
+
+
+def test_a_semicolon_file_keeps_comma_grouped_text_rules_when_its_decimal_is_a_point(tmp_path):
+    path = write(tmp_path, "Date;High\n2021-01-04;1,234.5\n2021-01-05;12.25\n")
+    assert numeric_columns(read_price_csv(path, "Date"), ["High"], "p.csv")["High"].tolist() == [1234.5, 12.25]
+
+
+def test_column_names_match_without_regard_to_case_when_one_fits(tmp_path, caplog):
+    path = write(tmp_path, "date,open,high\n2021-01-04,1,2\n2021-01-05,3,4\n")
+    with caplog.at_level(logging.INFO):
+        frame = numeric_columns(read_price_csv(path, "Date"), ["High", "Open"], "p.csv")
+    assert frame["High"].tolist() == [2, 4] and frame["Open"].tolist() == [1, 3]
+    assert str(frame.index[0].date()) == "2021-01-04"
+    assert "matched columns without regard to case: 'date' as 'Date'" in caplog.text
+    assert "p.csv: matched columns without regard to case: 'high' as 'High', 'open' as 'Open'" in caplog.text
+
+
+def test_two_spellings_of_a_column_keep_the_exact_name_required(tmp_path, caplog):
+    frame = read_price_csv(write(tmp_path, "Date,High,HIGH\n2021-01-04,1,2\n"), "Date")
+    assert numeric_columns(frame, ["High"], "p.csv")["High"].tolist() == [1]  # the exact name wins
+    with pytest.raises(StockrnnError) as err:
+        numeric_columns(frame, ["high"], "p.csv")
+    assert str(err.value) == ("p.csv: no column 'high', and 'High' and 'HIGH' both match it without regard "
+                              "to case; name one exactly in the config")
 
 
 def test_a_directory_is_not_a_data_file(tmp_path):

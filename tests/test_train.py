@@ -1,7 +1,9 @@
 """Real trainings through train(cfg): every model, the files a run leaves, eval, TensorBoard."""
 
 import json
+import logging
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -10,6 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams.metadata import parse_session_start_info_plugin_data
 
 from stockrnn.baselines import fit_linear_baseline
+from stockrnn.callbacks import ProgressBar
 from stockrnn.errors import StockrnnError
 from stockrnn.eval import evaluate_checkpoint
 from stockrnn.train import train
@@ -68,15 +71,57 @@ def test_tensorboard_holds_losses_test_metrics_hparams_and_figures(tmp_path):
     assert {"train/loss", "val/loss", "val/rmse", "test/rmse", "test/persistence_rmse", "test/skill",
             "test/linear_rmse", "val/linear_rmse", "hp/val_rmse", "hp/test_rmse"} <= scalars
     assert {"predictions", "data_split"} <= set(events.Tags()["images"])
-    assert len(events.Scalars("val/rmse")) == 2  # once per epoch, not per step
+    assert len(events.Images("data_split")) == 1
+    # One x axis, the epoch (0-based), for every per-epoch scalar; the final ones at the last epoch.
+    for name in ("train/loss", "val/loss", "val/rmse", "lr-Adam"):
+        assert [event.step for event in events.Scalars(name)] == [0, 1], name
+    for name in ("test/rmse", "test/skill", "val/linear_rmse", "hp/val_rmse"):
+        assert [event.step for event in events.Scalars(name)] == [1], name
+    assert [event.step for event in events.Images("predictions")] == [1]
     hparams = events.PluginTagToContent("hparams")
     # Sessions only: TensorBoard builds the HParams columns from every run of a sweep (run_outputs).
     assert "_hparams_/session_start_info" in hparams and "_hparams_/experiment" not in hparams
     logged = parse_session_start_info_plugin_data(hparams["_hparams_/session_start_info"]).hparams
     assert logged["data.n_steps"].number_value == 5 and logged["model.cell"].string_value == "lstm"
-    assert logged["model.hidden_size"].number_value == 8 and "trainer.default_root_dir" not in logged
+    assert logged["model.hidden_size"].number_value == 8 and logged["model.optimizer.lr"].number_value == 0.001
+    assert logged["seed"].number_value == 42 and logged["trainer.max_epochs"].number_value == 2
+    assert logged["callbacks.early_stopping.patience"].number_value == 10
+    # Run-level settings are no hyperparameters: no constant columns crowding the swept ones.
+    assert not [key for key in logged if key.startswith(("callbacks.model_checkpoint", "callbacks.lr_monitor",
+                                                         "callbacks.early_stopping.monitor", "paths", "hydra"))]
+    assert not {"trainer.default_root_dir", "trainer.accelerator", "torch_threads", "ckpt_path",
+                "task_name"} & set(logged)
     assert events.Scalars("hp/val_rmse")[0].value == pytest.approx(json.loads(
         (tmp_path / "metrics.json").read_text())["val_rmse"], rel=1e-6)
+
+
+def test_the_run_log_holds_the_ranges_each_epoch_how_the_fit_ended_and_the_results(tmp_path, caplog):
+    # A min_delta no epoch can beat: early stopping ends the fit after epoch 2 of 20.
+    with caplog.at_level(logging.INFO, logger="stockrnn.run_log"):
+        _, metrics, _ = run(tmp_path, ["trainer.max_epochs=20", "callbacks.early_stopping.patience=1",
+                                       "+callbacks.early_stopping.min_delta=1000"])
+    lines = [record.getMessage() for record in caplog.records if record.name == "stockrnn.run_log"]
+    assert lines[:3] == ["train: 2012-01-03..2016-01-04, 1007 rows, 1002 windows",
+                         "validation: 2016-01-05..2016-12-30, 251 rows, 251 windows",
+                         "test: 2017-01-03..2017-11-10, 218 rows, 218 windows"]
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    assert len(epochs) == 2 == metrics["epochs"]
+    assert re.fullmatch(r"epoch 1/20: train/loss \S+, val/loss \S+, val/rmse \S+, lr 0.001", epochs[0])
+    ending = next(line for line in lines if line.startswith("early stopping"))
+    found = re.fullmatch(r"early stopping: stopped after epoch 2, val/rmse not better for 1 epoch; "
+                         r"best epoch (\d) with val_rmse (\S+) \(its weights are tested\)", ending)
+    assert found, ending
+    best = epochs[int(found[1]) - 1]
+    assert float(found[2]) == pytest.approx(metrics["val_rmse"], rel=1e-5) and f"val/rmse {found[2]}," in best
+    table = lines[-1]
+    assert table.startswith("test results:\n") and f"| model       | {metrics['test_rmse']:.4f} |" in table
+
+
+def test_the_progress_bar_shows_no_logger_version(tmp_path):
+    _, _, objects = run(tmp_path, ["paths.run_name='model.hidden_size=8'", "trainer.max_epochs=1"])
+    trainer = objects["trainer"]
+    assert super(ProgressBar, ProgressBar()).get_metrics(trainer, objects["model"])["v_num"] == "ze=8"
+    assert "v_num" not in ProgressBar().get_metrics(trainer, objects["model"])
 
 
 def test_the_linear_baselines_validation_figure_is_its_rmse_on_the_validation_windows(tmp_path):

@@ -19,7 +19,7 @@ from stockrnn.evaluation import Forecasts
 from stockrnn.folds import Fold
 from stockrnn.metrics import forecast_report, validation_report
 from stockrnn.confidence_set import VAL_PREDICTIONS
-from stockrnn.run_outputs import HPARAM_METRICS, log_hparams_session, print_results, split_date_ranges
+from stockrnn.run_outputs import HPARAM_METRICS, log_hparams_session, print_results, split_ranges
 from stockrnn.utils.entry import instantiate_all
 from stockrnn.utils.files import write_json_atomically
 
@@ -33,10 +33,10 @@ BACKTEST_HPARAM_METRICS = (*HPARAM_METRICS, "objective", "skill_mean", "folds_be
 
 def fold_row(fold: Fold, metrics: dict, datamodule: StockDataModule) -> dict:
     """The fold's line of backtest.csv: the trading days each split really covers, and its figures."""
-    row = {"fold": fold.number}
-    for split, (first, last) in split_date_ranges(datamodule).items():
+    row, dates = {"fold": fold.number}, datamodule.frame.index
+    for split, (first, last, _) in split_ranges(datamodule).items():
         name = "val" if split == "validation" else split
-        row[f"{name}_start"], row[f"{name}_end"] = first.strftime("%Y-%m-%d"), last.strftime("%Y-%m-%d")
+        row[f"{name}_start"], row[f"{name}_end"] = (dates[row].strftime("%Y-%m-%d") for row in (first, last))
     return row | {key: metrics[key] for key in FOLD_METRICS}
 
 

@@ -1,6 +1,6 @@
 """Callbacks the run itself needs (the user-configurable ones come from conf/callbacks).
 
-The last three keep a resumed fit (ckpt_path=.../last.ckpt) on exactly the path of an uninterrupted one.
+EpochLog writes the fit into train.log; the last three keep a resumed fit (ckpt_path=.../last.ckpt) on exactly the path of an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -14,9 +14,69 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, RichProgressBar
 
 log = logging.getLogger(__name__)
+# The run's record: train.log only (conf/hydra/default.yaml keeps it off the console, where the
+# progress bar and the result table already say it).
+run_log = logging.getLogger("stockrnn.run_log")
+EPOCH_METRICS = ("train/loss", "val/loss", "val/rmse")
+
+
+class EpochLog(L.Callback):
+    """One train.log line per epoch with its losses and learning rate, then how the fit ended.
+
+    An epoch's line is written when the next epoch starts or the fit ends: the training loss is
+    logged by the module's on_train_epoch_end, which runs after every other callback's.
+    """
+
+    def __init__(self):
+        self.val_rmse: dict[int, float] = {}  # 1-based epoch -> val/rmse
+        self._pending: tuple[int, float | None] | None = None  # epoch (1-based) and its learning rate
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
+        self._pending = (trainer.current_epoch + 1, lr)  # before the scheduler steps: this epoch's rate
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._write_pending(trainer)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._write_pending(trainer)
+        run_log.info(self.ending(trainer))
+
+    def _write_pending(self, trainer) -> None:
+        if self._pending is None:
+            return
+        epoch, lr = self._pending
+        self._pending = None
+        metrics = trainer.callback_metrics
+        parts = [f"{name} {float(metrics[name]):.6g}" for name in EPOCH_METRICS if name in metrics]
+        if lr is not None:
+            parts.append(f"lr {lr:.3g}")
+        if "val/rmse" in metrics:
+            self.val_rmse[epoch] = float(metrics["val/rmse"])
+        run_log.info("epoch %d/%d: %s", epoch, trainer.max_epochs, ", ".join(parts))
+
+    def ending(self, trainer) -> str:
+        """How the fit ended (early stopping or the epoch limit) and its best epoch."""
+        ran = trainer.current_epoch
+        stopper = next((c for c in trainer.callbacks if isinstance(c, EarlyStopping)), None)
+        if stopper is not None and stopper.stopped_epoch:
+            patience = f"{stopper.patience} epoch{'s' if stopper.patience != 1 else ''}"
+            how = f"early stopping: stopped after epoch {ran}, {stopper.monitor} not better for {patience}"
+        else:
+            how = f"ran {ran} epochs (trainer.max_epochs={trainer.max_epochs})"
+        if not self.val_rmse:
+            return how
+        best = min(self.val_rmse, key=self.val_rmse.get)
+        return f"{how}; best epoch {best} with val_rmse {self.val_rmse[best]:.6g} (its weights are tested)"
+
+    def state_dict(self) -> dict:
+        return {"val_rmse": dict(self.val_rmse)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.val_rmse = {int(k): float(v) for k, v in state_dict["val_rmse"].items()}
 
 
 class FitTimer(L.Callback):
@@ -68,6 +128,30 @@ class FitTimer(L.Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.epoch_seconds = [float(s) for s in state_dict["epoch_seconds"]]
+
+
+class ProgressBar(RichProgressBar):
+    """Lightning's rich progress bar without `v_num`: the logger's version, here the run's
+    overrides cut to a few characters ("ed=0"), which says nothing."""
+
+    def get_metrics(self, trainer, pl_module) -> dict:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics
+
+
+class EpochLearningRate(LearningRateMonitor):
+    """Lightning's LearningRateMonitor, logging once per epoch at x = epoch like the losses
+    (Lightning's puts it at the optimizer step)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(logging_interval="epoch", **kwargs)
+
+    def on_train_epoch_start(self, trainer, *args, **kwargs) -> None:
+        stats = self._extract_stats(trainer, "any")
+        if stats:
+            for logger in trainer.loggers:
+                logger.log_metrics(stats, step=trainer.current_epoch)
 
 
 class RandomState(L.Callback):

@@ -9,7 +9,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockrnn.checkpoints import datamodule_for, load_checkpoint
 from stockrnn.evaluation import evaluate
-from stockrnn.run_outputs import print_results, refuse_finished_run_dir, write_data_split, write_results
+from stockrnn.run_outputs import (print_results, refuse_finished_run_dir, series_name, write_data_split,
+                                  write_results)
 from stockrnn.utils.config import CONFIG_DIR
 from stockrnn.utils.entry import instantiate_all, user_errors_exit
 
@@ -27,7 +28,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
     hparams = {"model": dict(restored.module.hparams), "data": datamodule.hparams,
                "ckpt_path": str(cfg.ckpt_path)}
     write_results(evaluation, output_dir, loggers, hparams, step=0,
-                  title=f"{restored.module.hparams.cell} on {datamodule.target}")
+                  title=f"{restored.module.hparams.cell} on {datamodule.target}", series=series_name(datamodule))
     print_results(evaluation.metrics, output_dir)
     return evaluation.metrics
 

@@ -26,8 +26,9 @@ def data_split_figure(series: pd.Series, ranges: dict[str, tuple[pd.Timestamp, p
     return fig
 
 
-def predictions_figure(table: pd.DataFrame, title: str) -> Figure:
-    """Actual vs model vs persistence vs linear baseline over the test range (step 1 only)."""
+def predictions_figure(table: pd.DataFrame, title: str, series: str) -> Figure:
+    """Actual vs model vs persistence vs linear baseline over the test range (step 1 only).
+    series names the y axis: the target and where it comes from ("High (prices.csv)")."""
     if "horizon" in table:
         table = table[table["horizon"] == 1]
     dates = pd.to_datetime(table["date"])
@@ -37,9 +38,11 @@ def predictions_figure(table: pd.DataFrame, title: str) -> Figure:
     ax.plot(dates, table["persistence"], color="tab:gray", linewidth=0.8, linestyle="--", label="persistence")
     ax.plot(dates, table["linear"], color="tab:blue", linewidth=0.8, linestyle=":", label="linear")
     ax.set_title(title)
-    ax.legend(loc="upper left")
+    ax.set_ylabel(series)
+    # Outside the axes, to the right: inside, any corner hides some of the test range.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.autofmt_xdate()
-    fig.tight_layout()
+    fig.tight_layout()  # makes room for the legend
     return fig
 
 

@@ -52,7 +52,7 @@ def print_forecast(table: pd.DataFrame, target: str, output_dir: Path) -> None:
     for row in table.itertuples(index=False):
         rich_table.add_row(row.date, str(row.step), f"{row.forecast:.4f}")
     Console().print(rich_table)
-    Console().print(f"written to {output_dir / 'forecast.csv'}")
+    print(f"written to {output_dir / 'forecast.csv'}", flush=True)  # a path: unwrapped, for copy and paste
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from pathlib import Path
 
-import pandas as pd
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from stockrnn import plots
+from stockrnn.callbacks import run_log
 from stockrnn.data.datamodule import StockDataModule
 from stockrnn.errors import StockrnnError
 from stockrnn.confidence_set import VAL_PREDICTIONS  # the validation forecasts a sweep's MCS compares
@@ -38,6 +40,11 @@ TENSORBOARD_NAMES = {
 # Shown in TensorBoard's HParams tab against the run's hyperparameters.
 HPARAM_METRICS = ("val_rmse", "test_rmse", "skill", "persistence_rmse", "linear_rmse",
                   "dm_pvalue_persistence", "dm_pvalue_linear")
+# The run's hyperparameters in the HParams tab: these keys and every key under a prefix ending in
+# a dot. Run-level settings (paths, checkpointing, the progress bar, the accelerator) stay out:
+# constant columns that would crowd the swept ones.
+HYPERPARAMETERS = ("seed", "data.", "model.", "backtest.", "trainer.max_epochs", "callbacks.early_stopping.patience",
+                   "callbacks.early_stopping.min_delta", "callbacks.weight_averaging.decay")
 
 
 def refuse_finished_run_dir(output_dir: Path) -> None:
@@ -52,36 +59,47 @@ def tensorboard_writers(loggers: list[Logger]):
     return [lg.experiment for lg in loggers if isinstance(lg, TensorBoardLogger)]
 
 
-def split_date_ranges(datamodule: StockDataModule) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]]:
-    """First and last trading day of each split: the days training windows read and forecast,
-    the days validation windows forecast, and the test days."""
-    dates, splits = datamodule.frame.index, datamodule.splits
-    return {
-        "train": (dates[splits.train_rows[0]], dates[splits.train.stop - 1]),
-        "validation": (dates[splits.val.first], dates[splits.val.stop - 1 + datamodule.horizon - 1]),
-        "test": (dates[splits.test_rows[0]], dates[splits.test_rows[1] - 1]),
-    }
+def series_name(datamodule: StockDataModule) -> str:
+    """The target and where it comes from, for axis labels: "High (prices.csv)"."""
+    origin = Path(datamodule.path).name if datamodule.path is not None else f"embedded dataset '{datamodule.embedded}'"
+    return f"{datamodule.target} ({origin})"
+
+
+def split_ranges(datamodule: StockDataModule) -> dict[str, tuple[int, int, int]]:
+    """Each split's target rows [first, last] and its number of windows."""
+    splits, horizon = datamodule.splits, datamodule.horizon
+    return {"train": (splits.train_rows[0], splits.train.stop - 1, splits.train.count),
+            "validation": (splits.val.first, splits.val.stop - 1 + horizon - 1, splits.val.count),
+            "test": (splits.test_rows[0], splits.test_rows[1] - 1, splits.test.count)}
 
 
 def write_data_split(datamodule: StockDataModule, output_dir: Path, loggers: list[Logger]) -> None:
+    """data_split.png, the same figure in TensorBoard, and the ranges in train.log."""
     frame, splits = datamodule.frame, datamodule.splits
-    ranges = split_date_ranges(datamodule)
+    dates = frame.index
+    ranges = {}
+    for name, (first, last, windows) in split_ranges(datamodule).items():
+        ranges[name] = (dates[first], dates[last])
+        run_log.info("%s: %s..%s, %d rows, %d windows", name, dates[first].date(), dates[last].date(),
+                     last - first + 1, windows)
     shown = frame[datamodule.target].iloc[splits.train_rows[0]:splits.test_rows[1]]
-    fig = plots.data_split_figure(shown, ranges, datamodule.target)
+    fig = plots.data_split_figure(shown, ranges, series_name(datamodule))
     for writer in tensorboard_writers(loggers):
-        writer.add_figure("data_split", fig, close=False)
+        writer.add_figure("data_split", fig, global_step=0, close=False)
     plots.save(fig, output_dir / "data_split.png")
 
 
 def write_results(evaluation: Evaluation, output_dir: Path, loggers: list[Logger],
-                  hparams: dict, step: int, title: str) -> None:
-    """predictions.csv/.png and TensorBoard first; metrics.json last, as the sign the run finished."""
+                  hparams: dict, step: int, title: str, series: str) -> None:
+    """predictions.csv/.png and TensorBoard first; metrics.json last, as the sign the run finished.
+    step: the x value of the final scalars, the run's last epoch (0-based, as the losses')."""
     metrics = evaluation.metrics
     evaluation.predictions.to_csv(output_dir / "predictions.csv", index=False, float_format="%.6f")
     evaluation.val_predictions.to_csv(output_dir / VAL_PREDICTIONS, index=False, float_format="%.6f")
     fig = plots.predictions_figure(
         evaluation.predictions,
-        f"{title}: test RMSE {metrics['test_rmse']:.3f} vs persistence {metrics['persistence_rmse']:.3f}")
+        f"{title}: test RMSE {metrics['test_rmse']:.3f} vs persistence {metrics['persistence_rmse']:.3f}",
+        series)
     scalars = {name: metrics[key] for key, name in TENSORBOARD_NAMES.items() if key in metrics}
     for logger in loggers:
         logger.log_metrics(scalars, step=step)
@@ -97,14 +115,17 @@ def write_results(evaluation: Evaluation, output_dir: Path, loggers: list[Logger
 
 
 def readable_hparams(config: dict, run_dir: str, prefix: str = "") -> dict[str, float | int | bool | str]:
-    """The config flattened to the keys one types as overrides (`data.n_steps`, `model.cell`),
-    with values TensorBoard can show. Left out: instantiation keys (`_target_`, ...) and paths
-    inside `run_dir` (checkpoint directory, trainer root), which differ in every run and would
-    crowd the swept hyperparameters in the HParams tab."""
+    """The run's hyperparameters (HYPERPARAMETERS) flattened to the keys one types as overrides
+    (`data.n_steps`, `model.cell`), with values TensorBoard can show. Left out: instantiation keys
+    (`_target_`, ...), run-level settings and paths inside `run_dir`, which differ in every run
+    and would crowd the swept hyperparameters in the HParams tab."""
     flat = {}
     for key, value in config.items():
         name = f"{prefix}{key}"
         if str(key).startswith("_") or (isinstance(value, str) and value.startswith(run_dir)):
+            continue
+        if not any(name == kept.rstrip(".") or name.startswith(kept) or kept.startswith(f"{name}.")
+                   for kept in HYPERPARAMETERS):
             continue
         if isinstance(value, dict):
             flat |= readable_hparams(value, run_dir, f"{name}.")
@@ -142,8 +163,12 @@ def print_results(metrics: dict, output_dir: Path, title: str | None = None) -> 
         table.add_row(name, f"{metrics[f'{prefix}_rmse']:.4f}", f"{metrics[f'{prefix}_mae']:.4f}",
                       f"{metrics[f'{prefix}_mape']:.3f}", f"{metrics[f'{prefix}_direction_acc']:.3f}",
                       f"{metrics[skill_key]:+.4f}" if skill_key else "0")
-    console = Console()
-    console.print(table)
-    console.print("; ".join(verdicts(metrics)), highlight=False)
-    console.print(f"val_rmse {metrics['val_rmse']:.4f}; run directory: {output_dir}")
+    Console().print(table)
+    Console().print("; ".join(verdicts(metrics)), highlight=False)
+    # Plain print: rich would wrap a long path mid-name at the terminal's width.
+    print(f"val_rmse {metrics['val_rmse']:.4f}; run directory: {output_dir}", flush=True)
+    table.box = box.ASCII
+    text = io.StringIO()
+    Console(file=text, width=200, color_system=None).print(table)
+    run_log.info("test results:\n%s\n%s", text.getvalue().rstrip(), "; ".join(verdicts(metrics)))
 

@@ -13,11 +13,12 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from stockrnn.callbacks import FitTimer, RandomState
+from stockrnn.callbacks import EpochLog, FitTimer, RandomState
 from stockrnn.checkpoints import check_resumable, load_initial_weights
 from stockrnn.errors import StockrnnError
 from stockrnn.evaluation import evaluate
-from stockrnn.run_outputs import print_results, refuse_finished_run_dir, write_data_split, write_results
+from stockrnn.run_outputs import (print_results, refuse_finished_run_dir, series_name, write_data_split,
+                                  write_results)
 from stockrnn.utils.config import CONFIG_DIR, check_config
 from stockrnn.utils.entry import instantiate_all, sweep_job_failures_recorded, user_errors_exit
 from stockrnn.utils.quiet import silence_lightning_noise
@@ -64,7 +65,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         load_initial_weights(cfg.init_weights, module)
     fit_timer = FitTimer()
     loggers = instantiate_all(cfg.get("logger"))
-    callbacks = instantiate_all(cfg.get("callbacks")) + [fit_timer, RandomState()]
+    callbacks = instantiate_all(cfg.get("callbacks")) + [fit_timer, RandomState(), EpochLog()]
     silence_lightning_noise()
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     if trainer.is_global_zero:  # under SLURM ddp every rank runs this function
@@ -79,8 +80,10 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         hparams = OmegaConf.to_container(cfg, resolve=True)
         for run_level_only in ("paths", "hydra", "logger"):
             hparams.pop(run_level_only, None)
-        write_results(evaluation, output_dir, loggers, hparams, trainer.global_step,
-                      title=f"{cfg.model.cell} on {datamodule.target}")
+        # At the last epoch, on the losses' x axis (the epoch, see Forecaster).
+        last_epoch = max(evaluation.metrics["epochs"] - 1, 0)
+        write_results(evaluation, output_dir, loggers, hparams, last_epoch,
+                      title=f"{cfg.model.cell} on {datamodule.target}", series=series_name(datamodule))
         print_results(evaluation.metrics, output_dir)
     return evaluation.metrics, {"datamodule": datamodule, "model": module, "trainer": trainer,
                                 "fit_timer": fit_timer, "evaluation": evaluation}

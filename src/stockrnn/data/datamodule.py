@@ -34,7 +34,7 @@ class StockDataModule(L.LightningDataModule):
                  batch_size: int = 32, batches_per_step: int = 16, scaler: str = "minmax",
                  transform: str = "level", shuffle_train: bool = True,
                  path: str | None = None, embedded: str | None = None, date_column: str = "Date",
-                 fill: str | None = None):
+                 fill: str | None = None, sep: str | None = None, decimal: str | None = None):
         super().__init__()
         self.save_hyperparameters()  # stored in checkpoints: eval and predict rebuild the data from it
         if path is None and embedded is None:
@@ -46,7 +46,7 @@ class StockDataModule(L.LightningDataModule):
         self.n_steps, self.horizon, self.val_fraction = n_steps, horizon, val_fraction
         self.batch_size, self.batches_per_step = batch_size, batches_per_step
         self.scaler_kind, self.transform, self.shuffle_train = scaler, transform, shuffle_train
-        self.fill = fill
+        self.fill, self.sep, self.decimal = fill, sep, decimal
         # Set by load_state_dict when evaluating a checkpoint: then the stored scalers are used.
         self.feature_scaler: Scaler | None = None
         self.target_codec: TargetCodec | None = None
@@ -62,7 +62,7 @@ class StockDataModule(L.LightningDataModule):
         self.prepare(self.read_raw())
 
     def read_raw(self) -> pd.DataFrame:
-        return (read_price_csv(self.path, self.date_column) if self.path is not None
+        return (read_price_csv(self.path, self.date_column, self.sep, self.decimal) if self.path is not None
                 else load_embedded(self.embedded))
 
     def model_columns(self, raw: pd.DataFrame) -> pd.DataFrame:

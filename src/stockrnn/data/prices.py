@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,12 @@ DATE_FORMATS = {"ISO8601": "ISO (2021-10-11)", "%m/%d/%Y": "US (10/11/2021)", "%
 # "1.234,5") fits neither, and reading it anyway would silently scale a column by 1000.
 _NUMBER = r"[+-]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 FILLS = ("ffill",)  # data.fill; null means a missing value is an error
+SEPARATORS = (",", ";", "\t")  # data.sep; null: the one the header line uses most
+DECIMALS = (".", ",")  # data.decimal; null: a comma when another separator leaves room for it
+# A number written with a decimal comma, its thousands grouped by points or not ("1.234,5", "12,5").
+_COMMA_NUMBER = r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d*)?"
+# d/m/Y with its day first: told apart from US m/d/Y only when some day exceeds 12.
+_DAY_FIRST = r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})"
 # The first bytes of files that get saved as .csv by mistake.
 _BINARY_MAGIC = {b"\x1f\x8b": "gzip-compressed", b"PK\x03\x04": "a zip archive (an Excel .xlsx?)",
                  b"%PDF": "a PDF", b"\xd0\xcf\x11\xe0": "an old Excel .xls"}
@@ -48,11 +55,30 @@ def parse_dates(raw: pd.Series, source: str, column: str) -> pd.Series:
     row = int(np.flatnonzero(best.isna().to_numpy())[0])
     raise StockrnnError(
         f"{source}: column '{column}' has dates that do not parse (first: '{raw.iloc[row]}' in data "
-        f"row {row + 1}); expected one format for the whole column: {', '.join(DATE_FORMATS.values())}")
+        f"row {row + 1}); {_day_first_hint(text)}expected one format for the whole column: "
+        f"{', '.join(DATE_FORMATS.values())}")
 
 
-def read_price_csv(path: str | Path, date_column: str) -> pd.DataFrame:
-    """Read a CSV of dated rows; returns it sorted by date, duplicate dates dropped, dates as index."""
+def _day_first_hint(text: pd.Series) -> str:
+    """Why day-first files are refused, shown with the first date that cannot be month-first."""
+    parts = text.str.extract(f"^{_DAY_FIRST}$")
+    if parts.isna().any(axis=None):
+        return ""
+    day, month, year = parts[0].astype(int), parts[1].astype(int), parts[2]
+    late = (day > 12) & (month <= 12)
+    if not late.any():
+        return ""
+    row = int(np.flatnonzero(late.to_numpy())[0])
+    full_year = year.iloc[row] if len(year.iloc[row]) == 4 else f"20{year.iloc[row]}"
+    iso = f"{full_year}-{month.iloc[row]:02d}-{day.iloc[row]:02d}"
+    return (f"the dates look day-first ({text.iloc[row]}); write ISO dates {iso} (a day-first "
+            "01/02 could be read either way, so it is never guessed); ")
+
+
+def read_price_csv(path: str | Path, date_column: str, sep: str | None = None,
+                   decimal: str | None = None) -> pd.DataFrame:
+    """Read a CSV of dated rows; returns it sorted by date, duplicate dates dropped, dates as index.
+    sep and decimal: None detects them from the first lines."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise StockrnnError(f"data.path {path} is a directory; expected a CSV file")
@@ -67,7 +93,11 @@ def read_price_csv(path: str | Path, date_column: str) -> pd.DataFrame:
                                 "expected comma-separated text with a header row")
         # A stray latin-1 accent in a column we never read should not stop the run.
         encoding = "utf-16" if head.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8"
-        raw = pd.read_csv(path, encoding=encoding, encoding_errors="replace")
+        lines = head.decode(encoding, errors="replace").splitlines()[:-1] or [""]  # the last may be cut
+        sep = sep or detect_separator(lines[0])
+        decimal = decimal or detect_decimal(lines[1:], sep)
+        log.info("%s: read with separator %r and decimal %r", path, sep, decimal)
+        raw = pd.read_csv(path, encoding=encoding, encoding_errors="replace", sep=sep, decimal=decimal)
     except pd.errors.EmptyDataError:
         raise StockrnnError(f"data file is empty: {path} (expected a header row and dated rows)") from None
     except pd.errors.ParserError as err:
@@ -75,7 +105,38 @@ def read_price_csv(path: str | Path, date_column: str) -> pd.DataFrame:
         raise StockrnnError(f"{path} is not a well-formed CSV: {detail}") from None
     except OSError as err:
         raise StockrnnError(f"cannot read data file {path}: {err.strerror or err}") from None
+    if decimal == ",":
+        raw = _points_for_decimal_commas(raw)
     return tidy_price_frame(raw, source=str(path), date_column=date_column)
+
+
+def detect_separator(header: str) -> str:
+    """The separator the header line uses most, outside quotes; a comma when it has none."""
+    unquoted = re.sub(r'"[^"]*"', "", header)
+    counts = {sep: unquoted.count(sep) for sep in SEPARATORS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] > counts[","] else ","
+
+
+def detect_decimal(rows: list[str], sep: str) -> str:
+    """A comma, when the separator is another character and some field is a decimal-comma number."""
+    if sep == ",":
+        return "."
+    fields = (field.strip().strip('"') for row in rows for field in row.split(sep))
+    return "," if any(re.fullmatch(_COMMA_NUMBER, f) and "," in f for f in fields) else "."
+
+
+def _points_for_decimal_commas(raw: pd.DataFrame) -> pd.DataFrame:
+    """Text columns of decimal-comma numbers with grouped thousands ("1.234,5"), which pandas
+    leaves as text, rewritten as plain numbers; a column that does not fit the form stays text."""
+    for column in raw.columns:
+        if pd.api.types.is_numeric_dtype(raw[column]):
+            continue
+        text = raw[column].astype("string").str.strip()
+        text = text.mask(text == "")
+        if text.notna().any() and text.str.fullmatch(_COMMA_NUMBER).fillna(True).all():
+            raw[column] = pd.to_numeric(text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False))
+    return raw
 
 
 def _binary_kind(head: bytes) -> str | None:
@@ -87,12 +148,33 @@ def _binary_kind(head: bytes) -> str | None:
     return None
 
 
+def matched_by_case(frame: pd.DataFrame, wanted: list[str], source: str) -> pd.DataFrame:
+    """The frame with each wanted column that the file spells in another case ('date' for 'Date')
+    renamed to the wanted name, said in one log line. Two such spellings ('high' and 'HIGH') are
+    an error: which one was meant is not ours to guess."""
+    renames = {}
+    for name in wanted:
+        if name in frame.columns:
+            continue
+        matches = [column for column in frame.columns if str(column).casefold() == str(name).casefold()]
+        if len(matches) > 1:
+            raise StockrnnError(f"{source}: no column '{name}', and {' and '.join(repr(m) for m in matches)} "
+                                "both match it without regard to case; name one exactly in the config")
+        if matches:
+            renames[matches[0]] = name
+    if renames:
+        log.info("%s: matched columns without regard to case: %s", source,
+                 ", ".join(f"'{old}' as '{new}'" for old, new in renames.items()))
+    return frame.rename(columns=renames)
+
+
 def tidy_price_frame(raw: pd.DataFrame, source: str, date_column: str) -> pd.DataFrame:
     """Index by parsed date, sort, drop duplicate dates with a warning."""
+    raw = matched_by_case(raw, [date_column], source)
     if date_column not in raw.columns:
         hint = ""
         if len(raw.columns) == 1 and any(sep in str(raw.columns[0]) for sep in ";\t|"):
-            hint = "; only commas separate fields"
+            hint = "; the header has a single column: set data.sep to the file's field separator"
         raise StockrnnError(
             f"{source}: no date column '{date_column}' (columns: {', '.join(map(str, raw.columns))}); "
             f"set data.date_column{hint}"
@@ -116,6 +198,7 @@ def numeric_columns(frame: pd.DataFrame, columns: list[str], source: str,
                     fill: str | None = None) -> pd.DataFrame:
     """The requested columns as float64. Missing values are an error naming the column and first
     date, or with fill='ffill' take the previous day's value; text that is no number is an error."""
+    frame = matched_by_case(frame, columns, source)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise StockrnnError(

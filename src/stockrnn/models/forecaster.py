@@ -64,6 +64,7 @@ class Forecaster(L.LightningModule):
         if self._train_batches:
             self._stop_if_diverged(self._train_sum, "training")
             self.log("train/loss", self._train_sum / self._train_batches, sync_dist=True)
+            self._epoch_is_the_step()
         self._train_sum, self._train_batches = torch.zeros((), device=self.device), 0
         self._step_scheduler()
 
@@ -97,7 +98,13 @@ class Forecaster(L.LightningModule):
                 self._stop_if_diverged(scaled_sse, "validation")
             self.log("val/loss", scaled_sse, sync_dist=True)
             self.log("val/rmse", price_sse.sqrt(), sync_dist=True, prog_bar=True)
+            self._epoch_is_the_step()
         self._val_sums, self._val_count = torch.zeros(2, device=self.device), 0
+
+    def _epoch_is_the_step(self) -> None:
+        """Loggers put this epoch's metrics at x = epoch (0-based), not at the optimizer step: Lightning
+        takes a logged `step` as the x value. Curves of runs with other batch sizes then line up."""
+        self.log("step", float(self.current_epoch))
 
     def _stop_if_diverged(self, loss: torch.Tensor, which: str) -> None:
         """Checked once per epoch on the summed loss: a per-step check would sync the device each step."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from stockrnn.data.prices import FILLS
+from stockrnn.data.prices import DECIMALS, FILLS, SEPARATORS
 from stockrnn.data.scaling import SCALERS
 from stockrnn.data.splits import date_bound
 from stockrnn.data.targets import TRANSFORMS
@@ -105,6 +105,12 @@ def check_data_settings(data: Mapping) -> None:
     if data.get("fill") is not None:
         _one_of(data.get("fill"), "data.fill", FILLS)
     _one_of(data.get("transform", "level"), "data.transform", TRANSFORMS)
+    for key, allowed in (("sep", SEPARATORS), ("decimal", DECIMALS)):
+        if data.get(key) is not None and data.get(key) not in allowed:  # quoted: a tab shows as '\t'
+            raise StockrnnError(f"data.{key}={data.get(key)!r}: expected one of "
+                                f"{', '.join(map(repr, allowed))} (or null: detect it)")
+    if data.get("sep") == "," and data.get("decimal") == ",":
+        raise StockrnnError("data.decimal=',' needs another separator than a comma (data.sep=';')")
     features = data.get("features")
     if isinstance(features, str) or not features:
         raise StockrnnError(f"data.features={features!r}: expected a list of input columns, e.g. [High]")
