@@ -43,8 +43,9 @@ HPARAM_METRICS = ("val_rmse", "test_rmse", "skill", "persistence_rmse", "linear_
 # The run's hyperparameters in the HParams tab: these keys and every key under a prefix ending in
 # a dot. Run-level settings (paths, checkpointing, the progress bar, the accelerator) stay out:
 # constant columns that would crowd the swept ones.
-HYPERPARAMETERS = ("seed", "data.", "model.", "backtest.", "trainer.max_epochs", "callbacks.early_stopping.patience",
-                   "callbacks.early_stopping.min_delta", "callbacks.weight_averaging.decay")
+HYPERPARAMETERS = ("seed", "data.", "model.", "backtest.", "trainer.max_epochs",
+                   "callbacks.early_stopping.patience", "callbacks.early_stopping.min_delta",
+                   "callbacks.weight_averaging.decay")
 
 
 def refuse_finished_run_dir(output_dir: Path) -> None:
