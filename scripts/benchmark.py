@@ -1,5 +1,6 @@
 """Benchmarks: the project's fit against a hand-written PyTorch loop, windowing at scale, the
-linear baseline's cost, a backtest's overhead over its folds' fits, sweeps.
+linear baseline's cost, the default run on busy cores, a backtest's overhead over its folds' fits,
+sweeps.
 
     python scripts/benchmark.py --out FILE [--epochs N] [--accelerator cpu|gpu] [--skip ROW ...]
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -63,6 +65,7 @@ def project_fit(model: str, setting: dict, epochs: int, accelerator: str):
         f"model.hidden_size={setting['hidden_size']}", f"model.num_layers={setting['num_layers']}",
         f"trainer.max_epochs={epochs}", f"trainer.accelerator={accelerator}",
         "callbacks.early_stopping.patience=100000",  # keep the callback, never stop early
+        "torch_threads=1",  # the measured setting, the plain loop's too
     ]
     with tempfile.TemporaryDirectory() as output_dir:
         _, objects = train(compose_run(overrides, output_dir))
@@ -233,6 +236,42 @@ def backtest_row(folds: int = 5) -> dict:
             "ratio": round(wall / metrics["train_seconds"], 3), "target_ratio": 1.3}
 
 
+def spin() -> None:
+    while True:
+        pass
+
+
+def default_run_fit_seconds(epochs: int, overrides: list[str]) -> float:
+    """`make train`'s run (embedded MSFT, LSTM) for `epochs` epochs: seconds of fitting only."""
+    from stockrnn.train import train
+
+    with tempfile.TemporaryDirectory() as output_dir:
+        metrics, _ = train(compose_run([f"trainer.max_epochs={epochs}",
+                                        "callbacks.early_stopping.patience=100000", *overrides], output_dir))
+    return metrics["train_seconds"]
+
+
+def busy_row(epochs: int) -> dict:
+    """The default run idle, then with a busy-loop process on every core it may use, each time
+    with its default torch threads."""
+    from stockrnn.utils.threads import available_cores
+
+    cores = available_cores()
+    idle_s = default_run_fit_seconds(epochs, [])
+    spinners = [multiprocessing.get_context("fork").Process(target=spin, daemon=True) for _ in range(cores)]
+    for process in spinners:
+        process.start()
+    try:
+        busy_s = default_run_fit_seconds(epochs, [])
+    finally:
+        for process in spinners:
+            process.kill()  # SIGKILL: a fork keeps Lightning's SIGTERM handler, which would not end it
+            process.join()
+    return {"name": "busy/default_run", "cores": cores, "busy_processes": cores, "epochs": epochs,
+            "idle_s": round(idle_s, 3), "busy_s": round(busy_s, 3), "ratio": round(busy_s / idle_s, 2),
+            "target_ratio": 2.0}
+
+
 def print_table(rows: list[dict]) -> None:
     for row in rows:
         print("  ".join(f"{k}={v}" for k, v in row.items()))
@@ -245,8 +284,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="fits per model and setting, alternating")
     parser.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--points", type=int, default=10_000_000, help="series length for windowing")
+    parser.add_argument("--busy-epochs", type=int, default=10, help="epochs per fit of the busy row")
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["speed", "windowing", "linear", "sweep", "backtest"])
+                        choices=["speed", "windowing", "linear", "busy", "sweep", "backtest"])
     parser.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--windowing-child", nargs=2, type=int, help=argparse.SUPPRESS)
@@ -261,6 +301,8 @@ def main() -> None:
         rows.append(windowing_row(args.points, 64))
     if "linear" not in args.skip:
         rows += [linear_row(n_steps) for n_steps in (20, 64)]
+    if "busy" not in args.skip:
+        rows.append(busy_row(args.busy_epochs))
     if "speed" not in args.skip:
         rows += speed_rows(args.epochs, args.rounds, args.accelerator, args.settings, args.models)
     if "backtest" not in args.skip:

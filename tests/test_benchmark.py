@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from stockrnn.utils.threads import available_cores
+
 from conftest import REPO_ROOT
 
 
@@ -22,7 +24,8 @@ def test_windowing_row_counts_every_window_of_the_three_splits():
 
 def test_speed_row_compares_the_project_fit_with_a_plain_loop(tmp_path):
     out = tmp_path / "bench.json"
-    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"), "--skip", "windowing", "linear", "sweep", "backtest",
+    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"),
+                    "--skip", "windowing", "linear", "busy", "sweep", "backtest",
                     "--settings", "tutorial", "--models", "gru", "--epochs", "2", "--rounds", "1",
                     "--out", str(out)], capture_output=True, text=True, check=True, timeout=300)
     (row,) = json.loads(out.read_text())
@@ -33,7 +36,8 @@ def test_speed_row_compares_the_project_fit_with_a_plain_loop(tmp_path):
 
 def test_linear_rows_time_the_baseline_on_the_best_experiments_inputs(tmp_path):
     out = tmp_path / "bench.json"
-    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"), "--skip", "windowing", "speed", "sweep", "backtest",
+    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"),
+                    "--skip", "windowing", "speed", "busy", "sweep", "backtest",
                     "--out", str(out)], capture_output=True, text=True, check=True, timeout=300)
     rows = json.loads(out.read_text())
     assert [row["name"] for row in rows] == ["linear/n_steps=20", "linear/n_steps=64"]
@@ -42,3 +46,15 @@ def test_linear_rows_time_the_baseline_on_the_best_experiments_inputs(tmp_path):
         assert row["windows"] > 1000 and 0 < row["seconds"] and row["target_seconds"] == 1.0
     # Longer windows, fewer of them: each row windows its own n_steps.
     assert rows[0]["windows"] - rows[1]["windows"] == 64 - 20
+
+
+def test_busy_row_times_the_default_run_idle_and_with_every_core_kept_busy(tmp_path):
+    out = tmp_path / "bench.json"
+    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"), "--skip", "windowing", "linear", "backtest",
+                    "speed", "sweep", "--busy-epochs", "1", "--out", str(out)],
+                   capture_output=True, text=True, check=True, timeout=300)
+    (row,) = json.loads(out.read_text())
+    assert row["name"] == "busy/default_run" and row["epochs"] == 1
+    assert row["cores"] == row["busy_processes"] == available_cores()
+    assert row["idle_s"] > 0 and row["busy_s"] > 0 and row["target_ratio"] == 2.0
+    assert row["ratio"] == pytest.approx(row["busy_s"] / row["idle_s"], rel=0.05)

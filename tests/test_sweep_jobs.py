@@ -59,7 +59,7 @@ def test_a_single_run_raises_as_before(hydra_job, tmp_path):
 
 
 @pytest.mark.parametrize("overrides, cores, expected", [
-    ([], 8, None),  # basic launcher: a job runs alone, torch's default
+    ([], 8, 8),  # basic launcher: a job runs alone, every core
     (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], 8, 4),
     (["hydra/launcher=joblib"], 8, 1),  # n_jobs=-1: a job per core
     (["hydra/launcher=joblib", "hydra.launcher.n_jobs=-2"], 8, 1),  # 7 jobs on 8 cores
@@ -70,14 +70,29 @@ def test_a_single_run_raises_as_before(hydra_job, tmp_path):
     (["hydra/launcher=submitit_slurm"], 8, 4),  # the preset's cpus_per_task
     (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "torch_threads=6"], 8, 6),  # explicit wins
 ])
-def test_torch_threads_are_the_jobs_share_of_the_cores(hydra_job, monkeypatch, overrides, cores, expected):
+def test_a_large_networks_threads_are_the_jobs_share_of_the_cores(hydra_job, monkeypatch, overrides, cores,
+                                                                   expected):
     cfg = hydra_job("hydra.mode=MULTIRUN", *overrides)
     monkeypatch.setattr(threads, "available_cores", lambda: cores)
-    assert threads.torch_threads(cfg.torch_threads) == expected
+    assert threads.torch_threads(cfg.torch_threads, threads.LARGE_NETWORK_PARAMETERS)[0] == expected
 
 
-def test_torch_threads_outside_hydra_are_the_configs():
-    assert threads.torch_threads(None) is None and threads.torch_threads(3) == 3
+@pytest.mark.parametrize("overrides", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+                                       ["hydra/launcher=submitit_slurm"]])
+def test_a_small_network_gets_one_thread_alone_or_within_a_share(hydra_job, monkeypatch, overrides):
+    cfg = hydra_job("hydra.mode=MULTIRUN", *overrides)
+    monkeypatch.setattr(threads, "available_cores", lambda: 8)
+    count, reason = threads.torch_threads(cfg.torch_threads, threads.LARGE_NETWORK_PARAMETERS - 1)
+    assert count == 1 and reason.startswith("default for a network of 99,999 parameters")
+    assert reason.endswith("; torch_threads=N to change")
+
+
+def test_torch_threads_outside_hydra_follow_the_network_size_or_the_config(monkeypatch):
+    monkeypatch.setattr(threads, "available_cores", lambda: 4)
+    assert threads.torch_threads(None, 17_217) == (
+        1, "default for a network of 17,217 parameters; torch_threads=N to change")
+    assert threads.torch_threads(None, 199_297)[0] == 4
+    assert threads.torch_threads(3, 17_217) == (3, "torch_threads=3")
 
 
 @pytest.mark.parametrize("overrides, name", [

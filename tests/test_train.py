@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.metadata import parse_session_start_info_plugin_data
 
@@ -52,6 +53,17 @@ def test_every_model_trains_and_leaves_a_complete_run_directory(model, tmp_path)
     rmse = ((table["predicted"] - table["actual"]) ** 2).mean() ** 0.5
     assert rmse == pytest.approx(written["test_rmse"], rel=1e-4)
     assert table["persistence"].iloc[1:].tolist() == table["actual"].iloc[:-1].tolist()
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ([], "torch threads: 1 (default for a network of 361 parameters; torch_threads=N to change)"),
+    (["torch_threads=2"], "torch threads: 2 (torch_threads=2)"),
+])
+def test_a_lone_run_logs_its_torch_threads_and_why(tmp_path, caplog, overrides, expected):
+    caplog.set_level(logging.INFO, logger="stockrnn.train")
+    run(tmp_path, ["trainer.max_epochs=1", *overrides])  # LSTM, hidden 8, one input: 361 parameters
+    assert expected in caplog.messages
+    assert torch.get_num_threads() == int(expected.split()[2])
 
 
 def test_eval_reproduces_the_training_runs_test_metrics(tmp_path):

@@ -29,7 +29,7 @@ class Restored:
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """weights_only loading: a checkpoint cannot run code when read (see README: Checkpoints)."""
+    """weights_only loading: a checkpoint cannot run code when read (see docs/checkpoints.md)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise StockrnnError(f"checkpoint not found: {path} (set ckpt_path to a .ckpt file of a run)")

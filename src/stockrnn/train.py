@@ -48,10 +48,6 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     output_dir = Path(cfg.paths.output_dir)
     refuse_finished_run_dir(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)  # Hydra makes it; train(cfg) called directly may not
-    threads = torch_threads(cfg.get("torch_threads"))
-    if threads:
-        torch.set_num_threads(threads)
-    log.info("torch threads: %d", torch.get_num_threads())
 
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")  # bad data fails here, before anything is written
@@ -59,6 +55,9 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         L.seed_everything(cfg.seed, workers=True)
     module = instantiate(cfg.model, n_features=datamodule.n_features, horizon=datamodule.horizon,
                          target_codec=datamodule.target_codec.to_dict())
+    threads, reason = torch_threads(cfg.get("torch_threads"), sum(p.numel() for p in module.parameters()))
+    torch.set_num_threads(threads)
+    log.info("torch threads: %d (%s)", threads, reason)
     if cfg.get("ckpt_path"):
         check_resumable(cfg.ckpt_path, module, datamodule)
     elif cfg.get("init_weights"):
