@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 import numpy as np
 import pandas as pd
 import torch
@@ -15,8 +14,7 @@ from rich.table import Table
 from stockrnn.checkpoints import datamodule_for, load_checkpoint
 from stockrnn.data.features import check_finite
 from stockrnn.errors import StockrnnError
-from stockrnn.utils.config import CONFIG_DIR
-from stockrnn.utils.entry import user_errors_exit
+from stockrnn.utils.entry import command, user_errors_exit
 
 
 def next_trading_days(last: pd.Timestamp, count: int) -> pd.DatetimeIndex:
@@ -55,7 +53,7 @@ def print_forecast(table: pd.DataFrame, target: str, output_dir: Path) -> None:
     Console().print(f"written to {output_dir / 'forecast.csv'}")
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
+@command("predict")
 def main(cfg: DictConfig) -> None:
     with user_errors_exit():
         output_dir = Path(cfg.paths.output_dir)

@@ -6,7 +6,6 @@ import logging
 import math
 from pathlib import Path
 
-import hydra
 import lightning as L
 import torch
 from hydra.utils import instantiate
@@ -18,8 +17,8 @@ from stockrnn.checkpoints import check_resumable
 from stockrnn.errors import StockrnnError
 from stockrnn.evaluation import evaluate
 from stockrnn.run_outputs import print_results, refuse_finished_run_dir, write_data_split, write_results
-from stockrnn.utils.config import CONFIG_DIR, check_config
-from stockrnn.utils.entry import instantiate_all, sweep_job_failures_recorded, user_errors_exit
+from stockrnn.utils.config import check_config
+from stockrnn.utils.entry import command, instantiate_all, sweep_job_failures_recorded, user_errors_exit
 from stockrnn.utils.quiet import silence_lightning_noise
 from stockrnn.utils.threads import torch_threads
 
@@ -84,7 +83,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
                                 "fit_timer": fit_timer}
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@command("train")
 def main(cfg: DictConfig) -> float | None:
     """Returns the objective a sweeper minimizes, val_rmse. A sweep job that fails leaves
     error.json and returns None: the Optuna sweeper records None as a failed trial and goes on,
