@@ -140,6 +140,61 @@ def test_an_unknown_option_lists_the_available_ones(group, option, listed, tmp_p
     assert "Traceback" not in err
 
 
+# Each: a mistyped key on the command line, and the suggestion the message must hold.
+MISTYPED_KEYS = {
+    "data": ("data.batchsize=16", "unknown key data.batchsize; did you mean data.batch_size?"),
+    "model": ("model.hiden_size=8", "unknown key model.hiden_size; did you mean model.hidden_size?"),
+    "trainer": ("trainer.max_epoch=3", "unknown key trainer.max_epoch; did you mean trainer.max_epochs?"),
+    "callbacks": ("callbacks.early_stopping.patiense=3",
+                  "unknown key callbacks.early_stopping.patiense; did you mean callbacks.early_stopping.patience?"),
+    "a mistyped group": ("modle.hidden_size=8", "unknown key modle.hidden_size; did you mean model.hidden_size?"),
+    "top level": ("sed=3", "unknown key sed; did you mean seed?"),
+    "a sweep": ("data.n_stepz=5,10", "unknown key data.n_stepz; did you mean data.n_steps?"),
+    "added to a model": ("+model.hiden_size=8", "+model.hiden_size=8: model is a stockrnn.models.forecaster."
+                         "Forecaster, which takes no argument hiden_size; did you mean model.hidden_size?"),
+    "added to the trainer": ("++trainer.max_epoch=3", "++trainer.max_epoch=3: "
+                             "trainer is a lightning.pytorch.Trainer, which takes no argument max_epoch; "
+                             "did you mean trainer.max_epochs?"),
+    "a trainer argument not in the config": ("trainer.enable_progress_bar=false",
+                                             "trainer.enable_progress_bar is not in the config, but trainer "
+                                             "(lightning.pytorch.Trainer) takes it: add it with "
+                                             "+trainer.enable_progress_bar=false"),
+}
+
+
+@pytest.mark.parametrize("case", MISTYPED_KEYS)
+def test_a_mistyped_key_names_the_closest_existing_one_and_writes_nothing(case, tmp_path, in_process):
+    override, message = MISTYPED_KEYS[case]
+    run_dir = tmp_path / "run"
+    code, _, err = in_process(train_entry.main, f"hydra.run.dir={run_dir}", "model=gru", override)
+    assert err == f"stockrnn: error: {message}\n" and code == 1
+    assert not run_dir.exists()
+
+
+def test_keys_added_where_the_target_takes_them_or_to_a_new_node_pass_the_check(tmp_path, in_process):
+    run_dir = tmp_path / "run"
+    code, out, err = in_process(train_entry.main, f"hydra.run.dir={run_dir}", "+trainer.enable_progress_bar=false",
+                                "+callbacks.extra._target_=lightning.pytorch.callbacks.Timer",
+                                "+callbacks.extra.duration=00:01:00:00", "--cfg", "job")
+    assert code == 0 and "enable_progress_bar: false" in out and "duration: 00:01:00:00" in out, err
+
+
+def test_mistyped_keys_and_a_missing_ckpt_path_end_every_command_with_one_line(tmp_path):
+    for module, args, message in [
+        ("stockrnn.eval", [], "ckpt_path is required: the checkpoint to use, e.g. "
+                              "ckpt_path=outputs/train/runs/<run>/checkpoints/best.ckpt"),
+        ("stockrnn.predict", [], "ckpt_path is required: "),
+        ("stockrnn.predict", ["ckpt_path=x.ckpt", "data.paht=prices.csv"], "unknown key data.paht; did you mean data.path?"),
+        ("stockrnn.eval", ["ckpt_path=x.ckpt", "data.test_strat=2020"],
+         "unknown key data.test_strat; did you mean data.test_start?"),
+        ("stockrnn.train", ["model.hiden_size=8"], "unknown key model.hiden_size; did you mean model.hidden_size?"),
+    ]:
+        run_dir = tmp_path / module
+        result = cli(module, *args, run_dir=run_dir)
+        assert result.returncode == 1 and result.stderr.startswith(f"stockrnn: error: {message}"), result.stderr
+        assert len(result.stderr.splitlines()) == 1 and not run_dir.exists()
+
+
 def test_a_debug_flag_shows_the_traceback(tmp_path, in_process, monkeypatch):
     monkeypatch.setenv("STOCKRNN_DEBUG", "1")
     code, _, err = in_process(train_entry.main, f"hydra.run.dir={tmp_path}", "data.n_steps=0")

@@ -100,7 +100,7 @@ def _node(cfg: DictConfig, key: str):
     for part in key.split("."):
         if isinstance(node, ListConfig):
             return node
-        if not isinstance(node, DictConfig) or part not in node:
+        if not isinstance(node, DictConfig) or part not in node.keys():
             return None
         node = node._get_node(part)
     return node
