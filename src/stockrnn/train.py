@@ -16,6 +16,7 @@ from stockrnn.callbacks import FitTimer, RandomState
 from stockrnn.checkpoints import check_resumable
 from stockrnn.errors import StockrnnError
 from stockrnn.evaluation import evaluate
+from stockrnn.resume import exit_interrupted
 from stockrnn.run_outputs import print_results, refuse_finished_run_dir, write_data_split, write_results
 from stockrnn.utils.config import check_config
 from stockrnn.utils.entry import command, instantiate_all, sweep_job_failures_recorded, user_errors_exit
@@ -67,7 +68,12 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     if trainer.is_global_zero:  # under SLURM ddp every rank runs this function
         write_data_split(datamodule, output_dir, loggers)
 
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    except SystemExit:
+        if trainer.interrupted:  # Lightning ends a fit stopped by Ctrl-C with sys.exit(1)
+            exit_interrupted(output_dir)
+        raise
     load_best_weights(module, trainer.checkpoint_callback)
     evaluation = evaluate(module, datamodule)
     check_finite(evaluation.metrics)
