@@ -56,8 +56,8 @@ def warn_if_far_outside_training(datamodule: StockDataModule, scaled: np.ndarray
     outside = scaler.far_outside_training(scaled)
     if outside:
         low, high = TRAINED_BOUNDS[scaler.kind]
-        columns = ", ".join(f"{datamodule.features[j]} (scaled {scaled[:, j].min():.3g} to {scaled[:, j].max():.3g})"
-                            for j in outside)
+        columns = ", ".join(f"{datamodule.features[j]} (scaled {scaled[:, j].min():.3g} to "
+                            f"{scaled[:, j].max():.3g})" for j in outside)
         log.warning("%s: the last %d days lie far outside the checkpoint's training data in %s; its %s "
                     "scaler maps the training rows to %s, and values beyond [%g, %g] are far outside: the "
                     "forecast extrapolates and may mean little", datamodule.source, len(scaled), columns,

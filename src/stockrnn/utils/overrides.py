@@ -39,7 +39,7 @@ def check_command_line(config_dir: str, config_name: str, argv: list[str]) -> No
 def check_overrides(config_dir: str, config_name: str, overrides: list[str]) -> None:
     try:
         parsed = [o for o in OverridesParser.create().parse_overrides(overrides) if not o.is_hydra_override()]
-        groups = [o for o in parsed if (Path(config_dir) / o.key_or_group).is_dir()]
+        groups = [o for o in parsed if "/" in o.key_or_group or (Path(config_dir) / o.key_or_group).is_dir()]
         with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
             cfg = compose(config_name, overrides=[_first_choice(o) for o in groups])
     except Exception:  # a malformed override or an unknown option: Hydra's own message names it
@@ -58,8 +58,9 @@ def check_overrides(config_dir: str, config_name: str, overrides: list[str]) -> 
 
 def _first_choice(group: Override) -> str:
     """A group override as one choice: in a sweep over options, the first one shapes the config."""
-    value = next(group.sweep_string_iterator()) if group.is_sweep_override() else group.value()
-    return f"{group.get_key_element()}={value}" if not group.is_delete() else group.input_line
+    if not group.is_sweep_override():
+        return group.input_line
+    return f"{group.get_key_element()}={next(group.sweep_string_iterator())}"
 
 
 def _check_key(cfg: DictConfig, override: Override, added: list[str]) -> None:
@@ -86,7 +87,8 @@ def _did_you_mean(key: str, candidates: list[str], cfg: DictConfig, parent: str)
                     reverse=True)
     close = [c for score, c in scored[:3] if score >= max(SIMILAR, scored[0][0] - NEARLY)]
     if close:
-        return "; did you mean " + (close[0] if len(close) == 1 else ", ".join(close[:-1]) + " or " + close[-1]) + "?"
+        listed = close[0] if len(close) == 1 else ", ".join(close[:-1]) + " or " + close[-1]
+        return f"; did you mean {listed}?"
     node = _node(cfg, parent) if parent else cfg
     if isinstance(node, DictConfig):
         return f"; the keys of {parent or 'the config'}: {', '.join(str(k) for k in node.keys())}"
