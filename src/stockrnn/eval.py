@@ -9,7 +9,8 @@ from omegaconf import DictConfig, OmegaConf
 from stockrnn.checkpoints import datamodule_for, load_checkpoint
 from stockrnn.evaluation import evaluate
 from stockrnn.run_outputs import print_results, refuse_finished_run_dir, write_data_split, write_results
-from stockrnn.utils.entry import command, instantiate_all, user_errors_exit
+from stockrnn.utils.command import command
+from stockrnn.utils.entry import instantiate_all, user_errors_exit
 
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict:

@@ -17,7 +17,8 @@ from stockrnn.data.datamodule import StockDataModule
 from stockrnn.data.features import check_finite
 from stockrnn.data.scaling import TRAINED_BOUNDS
 from stockrnn.errors import StockrnnError
-from stockrnn.utils.entry import command, user_errors_exit
+from stockrnn.utils.command import command
+from stockrnn.utils.entry import user_errors_exit
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from stockrnn.evaluation import evaluate
 from stockrnn.resume import exit_interrupted
 from stockrnn.run_outputs import print_results, refuse_finished_run_dir, write_data_split, write_results
 from stockrnn.utils.config import check_config
-from stockrnn.utils.entry import command, instantiate_all, sweep_job_failures_recorded, user_errors_exit
+from stockrnn.utils.command import command
+from stockrnn.utils.entry import instantiate_all, sweep_job_failures_recorded, user_errors_exit
 from stockrnn.utils.quiet import silence_lightning_noise
 from stockrnn.utils.threads import torch_threads
 

@@ -3,7 +3,6 @@ sweep, a job's error is recorded in its directory and the sweep goes on."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import sys
@@ -11,7 +10,6 @@ import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
@@ -19,9 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from stockrnn.errors import StockrnnError
-from stockrnn.utils.config import CONFIG_DIR
 from stockrnn.utils.files import write_json_atomically
-from stockrnn.utils.overrides import check_command_line
 
 log = logging.getLogger(__name__)
 
@@ -44,30 +40,6 @@ def user_errors_exit():
             raise
         print(f"stockrnn: error: {user_error}", file=sys.stderr)
         raise SystemExit(1) from None
-
-
-def command(config_name: str):
-    """`@hydra.main` for a stockrnn command. Before Hydra composes the config and makes the run
-    directory, the command line's keys are checked (utils/overrides.py); Ctrl-C that reaches here
-    (before training, or outside it) ends with one line and exit status 130."""
-
-    def decorate(task):
-        hydra_main = hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)(task)
-
-        @functools.wraps(task)
-        def main(cfg_passthrough: DictConfig | None = None):
-            try:
-                if cfg_passthrough is None:
-                    with user_errors_exit():
-                        check_command_line(CONFIG_DIR, config_name, sys.argv[1:])
-                return hydra_main(cfg_passthrough)
-            except KeyboardInterrupt:
-                print("stockrnn: error: interrupted", file=sys.stderr)
-                raise SystemExit(130) from None
-
-        return main
-
-    return decorate
 
 
 def is_sweep_job() -> bool:
