@@ -20,15 +20,15 @@ MASTERCARD_CSV = REPO_ROOT.parent / "shared" / "data" / "Mastercard_stock_histor
 
 
 def run_module(module: str, *args: str, timeout: float = 300, env: dict | None = None,
-               **kwargs) -> subprocess.CompletedProcess:
-    """`python -m module args` from the repository root, as a user runs it; this checkout's source
-    first on the path, also for the worker processes a launcher starts. No debug flags."""
+               cwd: Path = REPO_ROOT, **kwargs) -> subprocess.CompletedProcess:
+    """`python -m module args` from the repository root (or `cwd`), as a user runs it; this
+    checkout's source first on the path, also for the worker processes a launcher starts. No debug flags."""
     env = os.environ | {"PYTHONUNBUFFERED": "1",
                         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "src"),
                                                                     os.environ.get("PYTHONPATH")]))} | (env or {})
     for debug in ("HYDRA_FULL_ERROR", "STOCKRNN_DEBUG"):
         env.pop(debug, None)
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO_ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, env=env, **kwargs)
 
 

@@ -7,6 +7,7 @@ import gzip
 import json
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import torch
 
 from stockrnn import eval as eval_entry
 from stockrnn import train as train_entry
+from stockrnn.resume import exit_interrupted
 
 from conftest import REPO_ROOT, run_module, synthetic_prices
 
@@ -138,6 +140,61 @@ def test_an_unknown_option_lists_the_available_ones(group, option, listed, tmp_p
     assert code == 1 and f"Could not find '{group}/{option}'" in err
     assert f"Available options in '{group}'" in err and f"\t{listed}\n" in err
     assert "Traceback" not in err
+
+
+# Each: a mistyped key on the command line, and the suggestion the message must hold.
+MISTYPED_KEYS = {
+    "data": ("data.batchsize=16", "unknown key data.batchsize; did you mean data.batch_size?"),
+    "model": ("model.hiden_size=8", "unknown key model.hiden_size; did you mean model.hidden_size?"),
+    "trainer": ("trainer.max_epoch=3", "unknown key trainer.max_epoch; did you mean trainer.max_epochs?"),
+    "callbacks": ("callbacks.early_stopping.patiense=3",
+                  "unknown key callbacks.early_stopping.patiense; did you mean callbacks.early_stopping.patience?"),
+    "a mistyped group": ("modle.hidden_size=8", "unknown key modle.hidden_size; did you mean model.hidden_size?"),
+    "top level": ("sed=3", "unknown key sed; did you mean seed?"),
+    "a sweep": ("data.n_stepz=5,10", "unknown key data.n_stepz; did you mean data.n_steps?"),
+    "added to a model": ("+model.hiden_size=8", "+model.hiden_size=8: model is a stockrnn.models.forecaster."
+                         "Forecaster, which takes no argument hiden_size; did you mean model.hidden_size?"),
+    "added to the trainer": ("++trainer.max_epoch=3", "++trainer.max_epoch=3: "
+                             "trainer is a lightning.pytorch.Trainer, which takes no argument max_epoch; "
+                             "did you mean trainer.max_epochs?"),
+    "a trainer argument not in the config": ("trainer.enable_progress_bar=false",
+                                             "trainer.enable_progress_bar is not in the config, but trainer "
+                                             "(lightning.pytorch.Trainer) takes it: add it with "
+                                             "+trainer.enable_progress_bar=false"),
+}
+
+
+@pytest.mark.parametrize("case", MISTYPED_KEYS)
+def test_a_mistyped_key_names_the_closest_existing_one_and_writes_nothing(case, tmp_path, in_process):
+    override, message = MISTYPED_KEYS[case]
+    run_dir = tmp_path / "run"
+    code, _, err = in_process(train_entry.main, f"hydra.run.dir={run_dir}", "model=gru", override)
+    assert err == f"stockrnn: error: {message}\n" and code == 1
+    assert not run_dir.exists()
+
+
+def test_keys_added_where_the_target_takes_them_or_to_a_new_node_pass_the_check(tmp_path, in_process):
+    run_dir = tmp_path / "run"
+    code, out, err = in_process(train_entry.main, f"hydra.run.dir={run_dir}", "+trainer.enable_progress_bar=false",
+                                "+callbacks.extra._target_=lightning.pytorch.callbacks.Timer",
+                                "+callbacks.extra.duration=00:01:00:00", "--cfg", "job")
+    assert code == 0 and "enable_progress_bar: false" in out and "duration: 00:01:00:00" in out, err
+
+
+def test_mistyped_keys_and_a_missing_ckpt_path_end_every_command_with_one_line(tmp_path):
+    for module, args, message in [
+        ("stockrnn.eval", [], "ckpt_path is required: the checkpoint to use, e.g. "
+                              "ckpt_path=outputs/train/runs/<run>/checkpoints/best.ckpt"),
+        ("stockrnn.predict", [], "ckpt_path is required: "),
+        ("stockrnn.predict", ["ckpt_path=x.ckpt", "data.paht=prices.csv"], "unknown key data.paht; did you mean data.path?"),
+        ("stockrnn.eval", ["ckpt_path=x.ckpt", "data.test_strat=2020"],
+         "unknown key data.test_strat; did you mean data.test_start?"),
+        ("stockrnn.train", ["model.hiden_size=8"], "unknown key model.hiden_size; did you mean model.hidden_size?"),
+    ]:
+        run_dir = tmp_path / module
+        result = cli(module, *args, run_dir=run_dir)
+        assert result.returncode == 1 and result.stderr.startswith(f"stockrnn: error: {message}"), result.stderr
+        assert len(result.stderr.splitlines()) == 1 and not run_dir.exists()
 
 
 def test_a_debug_flag_shows_the_traceback(tmp_path, in_process, monkeypatch):
@@ -326,3 +383,64 @@ def test_a_run_killed_mid_training_leaves_last_ckpt_and_resumes_from_it(tmp_path
     metrics = json.loads((resumed / "metrics.json").read_text())
     assert metrics["epochs"] == epochs_done + 2
     assert torch.load(resumed / "checkpoints/last.ckpt", weights_only=True)["epoch"] + 1 == epochs_done + 2
+
+
+def interrupt_when_checkpointed(run_dir, *overrides: str) -> subprocess.CompletedProcess:
+    """Start a training, send SIGINT (Ctrl-C) once its first last.ckpt is written; its result."""
+    env = os.environ | {"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO_ROOT / "src")}
+    for debug in ("HYDRA_FULL_ERROR", "STOCKRNN_DEBUG"):
+        env.pop(debug, None)
+    # A shell's background job ignores SIGINT, and the child would inherit that: restore the default.
+    process = subprocess.Popen([sys.executable, "-m", "stockrnn.train", f"hydra.run.dir={run_dir}", *overrides],
+                               cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and process.poll() is None and not (run_dir / "checkpoints/last.ckpt").exists():
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, "", err)
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_fit_prints_the_command_that_resumes_it(tmp_path, trained_checkpoint):
+    csv, _ = trained_checkpoint
+    run_dir = tmp_path / "run"
+    overrides = ["data=csv", f"data.path={csv}", "data.train_start=2015", "data.train_end=2015",
+                 "data.test_start=2016", "data.test_end=2016", "data.n_steps=3", "model.hidden_size=4",
+                 "trainer=cpu", "callbacks.progress_bar=null", "+trainer.enable_progress_bar=false",
+                 "callbacks.early_stopping.patience=3", "trainer.max_epochs=40", "torch_threads=1"]
+    interrupted = interrupt_when_checkpointed(run_dir, *overrides)
+    assert interrupted.returncode == 130, interrupted.stderr[-2000:]
+    assert "Traceback" not in interrupted.stderr and not (run_dir / "metrics.json").exists()
+    last = run_dir / "checkpoints/last.ckpt"
+    epochs_done = torch.load(last, weights_only=True)["epoch"] + 1
+    lines = interrupted.stderr.strip().splitlines()
+    assert lines[-3] == f"stockrnn: interrupted; the run is in {run_dir}, its last checkpoint {last}"
+    assert lines[-2] == "resume it with:"
+    command = shlex.split(lines[-1])
+    assert command == ["python", "-m", "stockrnn.train", *overrides, f"ckpt_path={last}"]
+
+    resumed = run_module(*command[2:], cwd=tmp_path)  # as printed; its run goes under tmp_path/outputs
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    [metrics] = (tmp_path / "outputs/train/runs").glob("*/metrics.json")
+    assert json.loads(metrics.read_text())["epochs"] > epochs_done
+
+
+def test_ctrl_c_before_the_fit_is_one_line(tmp_path, small_csv, in_process, monkeypatch):
+    def interrupted(cfg):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_entry, "check_config", interrupted)
+    code, _, err = in_process(train_entry.main, f"hydra.run.dir={tmp_path / 'run'}", *csv_run(small_csv))
+    assert (code, err) == (130, "stockrnn: error: interrupted\n")
+
+
+def test_an_interrupted_run_without_a_checkpoint_prints_the_command_that_runs_it_again(tmp_path, capsys):
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra/overrides.yaml").write_text("- model=gru\n- data.features=[High,Low]\n")
+    with pytest.raises(SystemExit) as exit_info:
+        exit_interrupted(tmp_path)
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err.splitlines()[-2:] == [
+        "run it again with:", "python -m stockrnn.train model=gru 'data.features=[High,Low]'"]

@@ -3,6 +3,7 @@ the run with a clear message, finished runs are never overwritten, and checkpoin
 the run or the network are refused with a message instead of a traceback."""
 
 import json
+import shutil
 from pathlib import Path
 
 import lightning as L
@@ -150,6 +151,35 @@ def test_resuming_from_another_configuration_is_refused(tmp_path, trained, chang
     assert f"cannot resume from {last}: it comes from another configuration" in str(err.value)
     assert message in str(err.value)
     assert not (tmp_path / "resumed/metrics.json").exists()
+
+
+def test_every_difference_is_named_at_once_with_the_command_that_resumes(tmp_path, trained):
+    overrides, last = trained
+    run_dir = tmp_path / "old"
+    (run_dir / ".hydra").mkdir(parents=True)
+    shutil.copytree(last.parent, run_dir / "checkpoints")
+    (run_dir / ".hydra/overrides.yaml").write_text("- model.hidden_size=8\n- trainer.max_epochs=1\n")
+    last = run_dir / "checkpoints/last.ckpt"
+    change = ["model=gru", "model.hidden_size=16", "model.num_layers=2", "data.n_steps=7",
+              "data.features=[High,Low]"]
+    with pytest.raises(StockrnnError) as err:
+        train(compose_config(overrides + change + [f"ckpt_path={last}"], tmp_path / "resumed"))
+    assert str(err.value) == (
+        f"cannot resume from {last}: it comes from another configuration (model.cell 'lstm' there, 'gru' here; "
+        "model.hidden_size 8 there, 16 here; model.num_layers 1 there, 2 here; "
+        "data.features ['High'] there, ['High', 'Low'] here; data.n_steps 5 there, 7 here); resume with the "
+        f"settings it was trained with (its run's overrides, {run_dir}/.hydra/overrides.yaml): "
+        f"python -m stockrnn.train model.hidden_size=8 trainer.max_epochs=1 ckpt_path={last}")
+
+
+@pytest.mark.slow
+def test_resuming_with_another_batch_size_is_allowed_and_finishes(tmp_path, small_run):
+    overrides = small_run + ["trainer.max_epochs=4"]
+    last = crash_after_epoch_2(overrides, tmp_path / "crashed")
+    metrics, objects = train(compose_config(overrides + ["data.batch_size=8", f"ckpt_path={last}"],
+                                            tmp_path / "resumed"))
+    assert metrics["epochs"] == 4 and objects["datamodule"].batch_size == 8
+    assert torch.load(tmp_path / "resumed/checkpoints/last.ckpt", weights_only=True)["epoch"] + 1 == 4
 
 
 def doctored(path, tmp_path, edit) -> str:

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from stockrnn.report import SweepSummary, main as report_main
 from stockrnn.summary import summarize, write_summary
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, run_module
 
 
 def add_job(sweep, num, overrides, metrics=None, error=None):
@@ -109,6 +109,31 @@ def test_report_of_a_wrong_directory_is_a_short_error(tmp_path, capsys, make, me
     with pytest.raises(SystemExit) as exit_info:
         report_main([str(tmp_path / "nothing")])
     assert exit_info.value.code == 1 and message in capsys.readouterr().err
+
+
+def single_run(run_dir):
+    """What a run without -m leaves: its overrides, and Hydra's record that it ran in RUN mode."""
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra/overrides.yaml").write_text(yaml.safe_dump(["model=gru"]))
+    (run_dir / ".hydra/hydra.yaml").write_text(yaml.safe_dump({"hydra": {"mode": "RUN", "job": {"name": "train"}}}))
+    (run_dir / "metrics.json").write_text(json.dumps(metrics(1.0)))
+
+
+@pytest.mark.parametrize("runs, given, message", [
+    (["2024-05-01_10-00-00_000001", "2024-05-02_11-00-00_000002"], "",
+     " is not a sweep: 2 of its directories are single runs (e.g. 2024-05-01_10-00-00_000001); "),
+    (["2024-05-01_10-00-00_000001"], "2024-05-01_10-00-00_000001", " is a single run, not a sweep; "),
+])
+def test_report_of_single_runs_is_refused_and_writes_nothing(tmp_path, runs, given, message):
+    for name in runs:
+        single_run(tmp_path / "runs" / name)
+    before = sorted(tmp_path.rglob("*"))
+    target = tmp_path / "runs" / given
+    result = run_module("stockrnn.report", str(target))
+    assert result.returncode == 1 and result.stderr == (
+        f"stockrnn: error: {target}{message}expected a multirun directory with job directories "
+        "<n>/.hydra/overrides.yaml (the sweep directory a -m run prints)\n")
+    assert sorted(tmp_path.rglob("*")) == before
 
 
 def test_callback_writes_the_summary_and_exits_1_when_a_job_failed(sweep, capsys):

@@ -11,7 +11,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -20,7 +19,8 @@ from stockrnn.evaluation import Evaluation
 from stockrnn.folds import Fold, check_folds, plan_folds
 from stockrnn.run_outputs import refuse_finished_run_dir
 from stockrnn.train import train
-from stockrnn.utils.config import CONFIG_DIR, check_config
+from stockrnn.utils.command import command
+from stockrnn.utils.config import check_config
 from stockrnn.utils.entry import sweep_job_failures_recorded, user_errors_exit
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def backtest(cfg: DictConfig) -> tuple[dict, list[FoldResult]]:
     return metrics, results
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="backtest")
+@command("backtest")
 def main(cfg: DictConfig) -> float | None:
     """Returns the objective a sweeper minimizes: the mean over folds of val_rmse relative to
     persistence on the same validation windows, so that years of different price levels weigh

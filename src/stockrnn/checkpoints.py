@@ -12,12 +12,15 @@ from torch import nn
 from stockrnn.data.datamodule import StockDataModule
 from stockrnn.errors import StockrnnError
 from stockrnn.models.forecaster import Forecaster
+from stockrnn.resume import OVERRIDES_FILE, run_dir_of, train_command
 from stockrnn.utils.config import check_data_settings
 
 REQUIRED_KEYS = ("state_dict", "hyper_parameters", "datamodule_hyper_parameters", StockDataModule.__qualname__)
 # What must match for a checkpoint's weights and scalers to mean the same in another run.
 NETWORK_KEYS = ("cell", "hidden_size", "num_layers", "dropout", "bidirectional", "nonlinearity")
 DATA_KEYS = ("features", "target", "n_steps", "horizon", "scaler", "transform")
+# Those of DATA_KEYS that change the stored scalers by themselves.
+SCALER_KEYS = {"features", "target", "scaler", "transform"}
 
 
 @dataclass
@@ -88,19 +91,24 @@ def datamodule_for(restored: Restored, overrides: dict) -> StockDataModule:
 
 def check_resumable(path: str | Path, module: Forecaster, datamodule: StockDataModule) -> None:
     """Refuse to resume from a checkpoint whose network or data settings differ from this run's:
-    its weights would not load, or would mean something else here."""
+    its weights would not load, or would mean something else here. Every difference is named at
+    once, with the command that resumes with the checkpoint's own settings where its run recorded
+    them. Other settings (data.batch_size, the optimizer, trainer.max_epochs...) may change."""
     checkpoint = read_checkpoint(path)
     theirs, ours = checkpoint["hyper_parameters"], module.hparams
     differences = [f"model.{key} {theirs.get(key)!r} there, {ours.get(key)!r} here"
                    for key in NETWORK_KEYS if theirs.get(key) != ours.get(key)]
     theirs, ours = checkpoint["datamodule_hyper_parameters"], datamodule.hparams
-    differences += [f"data.{key} {theirs.get(key)!r} there, {ours.get(key)!r} here"
-                    for key in DATA_KEYS if theirs.get(key) != ours.get(key)]
-    if not differences and checkpoint[StockDataModule.__qualname__] != datamodule.state_dict():
+    data_keys = [key for key in DATA_KEYS if theirs.get(key) != ours.get(key)]
+    differences += [f"data.{key} {theirs.get(key)!r} there, {ours.get(key)!r} here" for key in data_keys]
+    if checkpoint[StockDataModule.__qualname__] != datamodule.state_dict() and not set(data_keys) & SCALER_KEYS:
         differences.append("its scalers were fit on other training rows (data.path, data.train_start, "
                            "data.train_end)")
     if not differences:
         differences = weight_mismatches(module, checkpoint["state_dict"])
     if differences:
+        run_dir = run_dir_of(path)
+        command = train_command(run_dir, path)
+        how = (f" (its run's overrides, {run_dir / OVERRIDES_FILE}): {command}" if command else "")
         raise StockrnnError(f"cannot resume from {path}: it comes from another configuration "
-                            f"({'; '.join(differences[:3])}); resume with the settings it was trained with")
+                            f"({'; '.join(differences)}); resume with the settings it was trained with{how}")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from stockrnn.checkpoints import datamodule_for, load_checkpoint
 from stockrnn.evaluation import evaluate
 from stockrnn.run_outputs import (print_results, refuse_finished_run_dir, series_name, write_data_split,
                                   write_results)
-from stockrnn.utils.config import CONFIG_DIR
+from stockrnn.utils.command import command
 from stockrnn.utils.entry import instantiate_all, user_errors_exit
 
 
@@ -33,7 +32,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
     return evaluation.metrics
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+@command("eval")
 def main(cfg: DictConfig) -> None:
     with user_errors_exit():
         evaluate_checkpoint(cfg)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-import hydra
 import numpy as np
 import pandas as pd
 import torch
@@ -13,10 +13,14 @@ from rich.console import Console
 from rich.table import Table
 
 from stockrnn.checkpoints import datamodule_for, load_checkpoint
+from stockrnn.data.datamodule import StockDataModule
 from stockrnn.data.features import check_finite
+from stockrnn.data.scaling import TRAINED_BOUNDS
 from stockrnn.errors import StockrnnError
-from stockrnn.utils.config import CONFIG_DIR
+from stockrnn.utils.command import command
 from stockrnn.utils.entry import user_errors_exit
+
+log = logging.getLogger(__name__)
 
 
 def next_trading_days(last: pd.Timestamp, count: int) -> pd.DatetimeIndex:
@@ -37,12 +41,28 @@ def forecast(ckpt_path: str, data_path: str | None) -> tuple[pd.DataFrame, str]:
                             f"n_steps={n_steps} needs at least {n_steps}")
     check_finite(frame.iloc[-n_steps:], datamodule.features, datamodule.source)
     window = datamodule.scaled_inputs(frame.iloc[-n_steps:])[None]
+    warn_if_far_outside_training(datamodule, window[0].numpy())
     module = restored.module.eval()
     last_known = frame[datamodule.target].to_numpy()[-1:]
     prices = datamodule.to_price(module(window).numpy(), last_known)[0]
     table = pd.DataFrame({"date": next_trading_days(frame.index[-1], len(prices)).strftime("%Y-%m-%d"),
                           "step": np.arange(1, len(prices) + 1), "forecast": prices})
     return table, datamodule.target
+
+
+def warn_if_far_outside_training(datamodule: StockDataModule, scaled: np.ndarray) -> None:
+    """A forecast from inputs unlike anything the network saw (another series, another price
+    level) still runs, but says so: e.g. a Microsoft checkpoint asked about the S&P 500."""
+    scaler = datamodule.feature_scaler
+    outside = scaler.far_outside_training(scaled)
+    if outside:
+        low, high = TRAINED_BOUNDS[scaler.kind]
+        columns = ", ".join(f"{datamodule.features[j]} (scaled {scaled[:, j].min():.3g} to "
+                            f"{scaled[:, j].max():.3g})" for j in outside)
+        log.warning("%s: the last %d days lie far outside the checkpoint's training data in %s; its %s "
+                    "scaler maps the training rows to %s, and values beyond [%g, %g] are far outside: the "
+                    "forecast extrapolates and may mean little", datamodule.source, len(scaled), columns,
+                    scaler.kind, "[0, 1]" if scaler.kind == "minmax" else "mean 0, std 1", low, high)
 
 
 def print_forecast(table: pd.DataFrame, target: str, output_dir: Path) -> None:
@@ -55,7 +75,7 @@ def print_forecast(table: pd.DataFrame, target: str, output_dir: Path) -> None:
     print(f"written to {output_dir / 'forecast.csv'}", flush=True)  # a path: unwrapped, for copy and paste
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
+@command("predict")
 def main(cfg: DictConfig) -> None:
     with user_errors_exit():
         output_dir = Path(cfg.paths.output_dir)

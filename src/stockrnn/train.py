@@ -6,7 +6,6 @@ import logging
 import math
 from pathlib import Path
 
-import hydra
 import lightning as L
 import torch
 from hydra.utils import instantiate
@@ -17,9 +16,11 @@ from stockrnn.callbacks import EpochLog, FitTimer, RandomState
 from stockrnn.checkpoints import check_resumable, load_initial_weights
 from stockrnn.errors import StockrnnError
 from stockrnn.evaluation import evaluate
+from stockrnn.resume import exit_interrupted
 from stockrnn.run_outputs import (print_results, refuse_finished_run_dir, series_name, write_data_split,
                                   write_results)
-from stockrnn.utils.config import CONFIG_DIR, check_config
+from stockrnn.utils.command import command
+from stockrnn.utils.config import check_config
 from stockrnn.utils.entry import instantiate_all, sweep_job_failures_recorded, user_errors_exit
 from stockrnn.utils.quiet import silence_lightning_noise
 from stockrnn.utils.threads import torch_threads
@@ -70,7 +71,12 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     if trainer.is_global_zero:  # under SLURM ddp every rank runs this function
         write_data_split(datamodule, output_dir, loggers)
 
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    except SystemExit:
+        if trainer.interrupted:  # Lightning ends a fit stopped by Ctrl-C with sys.exit(1)
+            exit_interrupted(output_dir)
+        raise
     load_best_weights(module, trainer.checkpoint_callback)
     evaluation = evaluate(module, datamodule)
     check_finite(evaluation.metrics)
@@ -88,7 +94,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
                                 "fit_timer": fit_timer, "evaluation": evaluation}
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@command("train")
 def main(cfg: DictConfig) -> float | None:
     """Returns the objective a sweeper minimizes, val_rmse. A sweep job that fails leaves
     error.json and returns None: the Optuna sweeper records None as a failed trial and goes on,

@@ -10,6 +10,10 @@ import torch
 from stockrnn.errors import StockrnnError
 
 SCALERS = ("minmax", "standard", "none")
+# Scaled inputs outside these bounds lie far outside the training rows, where the network's output
+# means little: minmax maps the training range onto [0, 1], and [-1, 2] allows one more training
+# range on either side; standard allows 5 training standard deviations. `none` has no reference.
+TRAINED_BOUNDS = {"minmax": (-1.0, 2.0), "standard": (-5.0, 5.0)}
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,13 @@ class Scaler:
         for j, column in enumerate(columns):
             out.numpy()[:, j] = column  # numpy casts float64 -> float32 while copying
         return out.sub_(torch.tensor(self.offset)).div_(torch.tensor(self.scale))
+
+    def far_outside_training(self, scaled: np.ndarray) -> list[int]:
+        """The columns of scaled inputs (rows x columns) with a value beyond TRAINED_BOUNDS."""
+        if self.kind not in TRAINED_BOUNDS:
+            return []
+        low, high = TRAINED_BOUNDS[self.kind]
+        return [j for j in range(scaled.shape[1]) if ((scaled[:, j] < low) | (scaled[:, j] > high)).any()]
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "offset": list(self.offset), "scale": list(self.scale)}
