@@ -34,7 +34,10 @@ RUNS = {
     "best_on_nasdaq": ["experiment=mastercard_best", "data=nasdaq"],
 }
 COLUMNS = ("val_rmse", "test_rmse", "test_mae", "skill", "test_direction_acc", "persistence_rmse",
-           "linear_rmse", "linear_skill", "epochs", "train_seconds")
+           "linear_rmse", "linear_skill", "linear_lags", "dm_pvalue_persistence", "dm_pvalue_linear",
+           "epochs", "train_seconds")
+# One-sided p-values: the largest over the seeds is what every seed clears.
+P_VALUES = ("dm_pvalue_persistence", "dm_pvalue_linear")
 
 
 def run(overrides: list[str], run_dir: Path) -> dict:
@@ -73,7 +76,8 @@ def main() -> None:
             run_dir = args.out / name / f"seed{seed}"
             filled = [o.format(csv=args.csv) for o in overrides] + [f"seed={seed}"]
             metrics.append(run(filled, run_dir))
-        cells = [mean_std([m[c] for m in metrics]) for c in COLUMNS]
+        cells = [f"max {max(m[c] for m in metrics):.3g}" if c in P_VALUES else mean_std([m[c] for m in metrics])
+                 for c in COLUMNS]
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
 
 
