@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from stockrnn.backtest_outputs import fold_row, pooled_metrics, print_backtest, write_backtest
 from stockrnn.evaluation import Evaluation
 from stockrnn.folds import Fold, check_folds, plan_folds
-from stockrnn.run_outputs import refuse_finished_run_dir
+from stockrnn.run_outputs import refuse_finished_run_dir, run_hparams
 from stockrnn.train import train
 from stockrnn.utils.command import command
 from stockrnn.utils.config import check_config
@@ -71,10 +71,7 @@ def backtest(cfg: DictConfig) -> tuple[dict, list[FoldResult]]:
         if cfg.backtest.warm_start:
             init_weights = objects["trainer"].checkpoint_callback.best_model_path or None
     metrics = pooled_metrics(results)
-    hparams = OmegaConf.to_container(cfg, resolve=True)
-    for run_level_only in ("paths", "hydra", "logger"):
-        hparams.pop(run_level_only, None)
-    write_backtest(results, metrics, output_dir, cfg, hparams)
+    write_backtest(results, metrics, output_dir, cfg, run_hparams(cfg))
     print_backtest(results, metrics, output_dir)
     return metrics, results
 

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -46,6 +47,15 @@ HPARAM_METRICS = ("val_rmse", "test_rmse", "skill", "persistence_rmse", "linear_
 HYPERPARAMETERS = ("seed", "data.", "model.", "backtest.", "trainer.max_epochs",
                    "callbacks.early_stopping.patience", "callbacks.early_stopping.min_delta",
                    "callbacks.weight_averaging.decay")
+
+
+def run_hparams(cfg: DictConfig) -> dict:
+    """The resolved config a run's loggers record, without the run-level groups (paths, Hydra,
+    the loggers themselves)."""
+    hparams = OmegaConf.to_container(cfg, resolve=True)
+    for run_level_only in ("paths", "hydra", "logger"):
+        hparams.pop(run_level_only, None)
+    return hparams
 
 
 def refuse_finished_run_dir(output_dir: Path) -> None:

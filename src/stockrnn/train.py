@@ -10,15 +10,15 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from stockrnn.callbacks import EpochLog, FitTimer, RandomState
 from stockrnn.checkpoints import check_resumable, load_initial_weights
 from stockrnn.errors import StockrnnError
 from stockrnn.evaluation import evaluate
 from stockrnn.resume import exit_interrupted
-from stockrnn.run_outputs import (print_results, refuse_finished_run_dir, series_name, write_data_split,
-                                  write_results)
+from stockrnn.run_outputs import (print_results, refuse_finished_run_dir, run_hparams, series_name,
+                                  write_data_split, write_results)
 from stockrnn.utils.command import command
 from stockrnn.utils.config import check_config
 from stockrnn.utils.entry import instantiate_all, sweep_job_failures_recorded, user_errors_exit
@@ -82,12 +82,9 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     check_finite(evaluation.metrics)
     evaluation.metrics |= FitTimer.results(trainer)
     if trainer.is_global_zero:
-        hparams = OmegaConf.to_container(cfg, resolve=True)
-        for run_level_only in ("paths", "hydra", "logger"):
-            hparams.pop(run_level_only, None)
         # At the last epoch, on the losses' x axis (the epoch, see Forecaster).
         last_epoch = max(evaluation.metrics["epochs"] - 1, 0)
-        write_results(evaluation, output_dir, loggers, hparams, last_epoch,
+        write_results(evaluation, output_dir, loggers, run_hparams(cfg), last_epoch,
                       title=f"{cfg.model.cell} on {datamodule.target}", series=series_name(datamodule))
         print_results(evaluation.metrics, output_dir)
     return evaluation.metrics, {"datamodule": datamodule, "model": module, "trainer": trainer,
