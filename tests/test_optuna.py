@@ -58,3 +58,16 @@ def test_a_study_records_failed_trials_goes_on_and_resumes_from_sqlite(tmp_path)
     assert states[:3].count(optuna.trial.TrialState.FAIL) == n_failed
     assert all(s in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL) for s in states)
     assert (tmp_path / "b" / "optimization_results.yaml").is_file()
+
+
+@pytest.mark.slow
+def test_a_search_over_backtests_minimizes_their_objective(tmp_path):
+    result = run_module("stockrnn.backtest", "-m", f"hydra.sweep.dir={tmp_path}", "hparams_search=optuna",
+                        "hydra.sweeper.n_trials=2", "backtest.folds=2", "trainer=debug", "model.hidden_size=8",
+                        "model.num_layers=1", "data.n_steps=choice(3,5)")
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "summary.csv")
+    assert len(table) == 2 and (table["status"] == "ok").all() and table["objective"].is_monotonic_increasing
+    results = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
+    best = json.loads((tmp_path / str(table.loc[0, "job"]) / "metrics.json").read_text())
+    assert results["best_value"] == pytest.approx(best["objective"])

@@ -157,3 +157,16 @@ def test_slurm_local_refuses_to_run_without_root():
     result = run_script("up", user="nobody" if os.geteuid() == 0 else None)
     assert result.returncode == 1
     assert "must run as root" in result.stderr
+
+
+@pytest.mark.slurm
+def test_a_backtest_sweep_through_slurm_runs_each_backtest_as_a_job(tmp_path):
+    needs_slurm()
+    result = run_module("stockrnn.backtest", "-m", f"hydra.sweep.dir={tmp_path}", "hydra/launcher=slurm_local",
+                        *TINY, "backtest.folds=2", "data.n_steps=3,5", timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary["status"].tolist() == ["ok", "ok"] and summary["objective"].is_monotonic_increasing
+    for job in (0, 1):
+        assert (tmp_path / str(job) / "folds" / "2" / "metrics.json").is_file()
+        assert len(pd.read_csv(tmp_path / str(job) / "backtest.csv")) == 2
