@@ -207,3 +207,12 @@ def test_a_backtest_sweep_with_an_impossible_configuration_goes_on(tmp_path):
     assert summary["status"].tolist() == ["ok", "failed"]
     assert summary.loc[0, "objective"] == pytest.approx(metrics["objective"])
     assert {"folds_beating_persistence", "folds_beating_linear", "dm_pvalue_linear", "in_mcs"} <= set(summary)
+
+
+def test_a_fold_that_fails_is_named_and_leaves_no_pooled_metrics(tmp_path):
+    cfg = compose_config(QUICK + ["model=rnn", "model.nonlinearity=relu", "model.optimizer.lr=1e30"], tmp_path,
+                         config_name="backtest")
+    with pytest.raises(StockrnnError, match=r"^fold 1 \(train 2011-01-01..2014-12-31, test 2015-01-01..2015-12-31\): "
+                                            "the training loss became nan"):
+        backtest(cfg)
+    assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "backtest.csv").exists()

@@ -15,6 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from stockrnn.backtest_outputs import fold_row, pooled_metrics, print_backtest, write_backtest
+from stockrnn.errors import StockrnnError
 from stockrnn.evaluation import Evaluation
 from stockrnn.folds import Fold, check_folds, plan_folds
 from stockrnn.run_outputs import refuse_finished_run_dir, run_hparams
@@ -66,7 +67,10 @@ def backtest(cfg: DictConfig) -> tuple[dict, list[FoldResult]]:
     results, init_weights = [], None
     for fold in folds:
         log.info("%s", fold.describe())
-        metrics, objects = train(fold_config(cfg, fold, output_dir / FOLDS_DIR / str(fold.number), init_weights))
+        try:
+            metrics, objects = train(fold_config(cfg, fold, output_dir / FOLDS_DIR / str(fold.number), init_weights))
+        except StockrnnError as err:  # a fold that diverged, say: which one, and no pooled metrics.json
+            raise StockrnnError(f"{fold.describe()}: {err}") from err
         results.append(FoldResult(fold, fold_row(fold, metrics, objects["datamodule"]), objects["evaluation"]))
         if cfg.backtest.warm_start:
             init_weights = objects["trainer"].checkpoint_callback.best_model_path or None
