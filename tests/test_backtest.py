@@ -216,3 +216,24 @@ def test_a_fold_that_fails_is_named_and_leaves_no_pooled_metrics(tmp_path):
                                             "the training loss became nan"):
         backtest(cfg)
     assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "backtest.csv").exists()
+
+
+def test_calendar_folds_keep_month_ends():
+    plan = folds(test_length="6M", folds=3, test_end="2021-06")
+    assert [(f.test_start, f.test_end) for f in plan] == [
+        ("2020-01-01", "2020-06-30"), ("2020-07-01", "2020-12-31"), ("2021-01-01", "2021-06-30")]
+
+
+def test_a_backtest_ignores_the_split_bounds_it_replaces_and_refuses_to_resume(tmp_path):
+    from stockrnn.utils.config import check_config
+
+    # The default data's train_end (2016) and test_start (2017) lie after this test_end: the folds
+    # replace both, so only the backtest's own bounds are checked.
+    cfg = compose_config(QUICK + ["data.test_end=2015"], tmp_path, config_name="backtest")
+    check_config(cfg, split_bounds=False)
+    with pytest.raises(StockrnnError, match="must come after|is after"):
+        check_config(cfg)
+    assert [f.test_end for f in backtest_module.folds_of(cfg)] == ["2013-12-31", "2014-12-31", "2015-12-31"]
+    resuming = compose_config(QUICK + ["ckpt_path=last.ckpt"], tmp_path, config_name="backtest")
+    with pytest.raises(StockrnnError, match="a backtest is not resumed"):
+        backtest(resuming)

@@ -61,6 +61,9 @@ def test_pesaran_timmermann_is_the_librarys_one_sided_test_of_the_moves():
     assert pvalue < 0.01
     coin = last + rng.choice([-0.1, 0.1], len(last))
     assert direction_test(actual, coin[:, None], last) > 0.01
+    # With several steps only the first enters: the later ones repeat overlapping windows.
+    two_steps = np.column_stack([knows_the_direction, 2 * last - knows_the_direction])
+    assert direction_test(np.column_stack([actual[:, 0], actual[:, 0]]), two_steps, last) == pytest.approx(pvalue)
     # A forecast that always moves the same way has no direction skill to show.
     assert direction_test(actual, last[:, None] + 1.0, last) == 1.0
 

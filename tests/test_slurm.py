@@ -133,10 +133,14 @@ def test_the_slurm_presets_derive_gpus_per_node_from_the_trainer(overrides, gpus
 
 
 def run_script(*args, env=None, user=None):
-    command = ["bash", str(SCRIPT), *args]
-    if user:
-        command = ["runuser", "-u", user, "--", *command]
-    return subprocess.run(command, capture_output=True, text=True, timeout=30, env=os.environ | (env or {}))
+    if not user:
+        command = ["bash", str(SCRIPT), *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=30, env=os.environ | (env or {}))
+    # Another user may not be able to read the clone (CI clones into a directory only root can
+    # read): bash reads the script from standard input instead.
+    command = ["runuser", "-u", user, "--", "bash", "-s", "--", *args]
+    return subprocess.run(command, input=SCRIPT.read_text(), capture_output=True, text=True, timeout=30,
+                          env=os.environ | (env or {}))
 
 
 def test_slurm_local_refuses_a_slurm_conf_it_did_not_write(tmp_path):

@@ -197,3 +197,20 @@ def test_backtest_jobs_are_ranked_by_their_objective(tmp_path):
     summary = write_summary(tmp_path)
     assert summary.jobs["job"].tolist() == [1, 0, 2] and summary.ranked_by == "objective"
     assert "sorted by objective" in (tmp_path / "summary.md").read_text()
+
+
+def test_no_confidence_set_across_different_series_or_for_jobs_without_validation_predictions(tmp_path):
+    dates = pd.bdate_range("2020-01-01", periods=60).strftime("%Y-%m-%d")
+    rng = np.random.default_rng(1)
+    walk = np.cumsum(rng.normal(size=60))
+    for job, level in enumerate([100.0, 100.0, 5000.0]):  # job 2 forecasts another series
+        add_job(tmp_path, job, [f"data.n_steps={job + 3}"], metrics(1.0 + job))
+        actual = level + walk
+        add_validation_predictions(tmp_path / str(job), actual, actual + rng.normal(size=60), dates)
+    add_job(tmp_path, 3, ["data.n_steps=9"], metrics(0.5))  # an older run: no val_predictions.csv
+    summary = write_summary(tmp_path)
+    assert summary.mcs_days == 0 and summary.jobs["in_mcs"].isna().all()
+    (tmp_path / "2" / "val_predictions.csv").unlink()
+    in_mcs = dict(zip(summary.jobs["job"], write_summary(tmp_path).jobs["in_mcs"]))
+    assert in_mcs[0] is not None and in_mcs[1] is not None  # the two comparable jobs form a set
+    assert pd.isna(in_mcs[2]) and pd.isna(in_mcs[3])  # never compared: neither in nor out

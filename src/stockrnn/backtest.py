@@ -41,7 +41,8 @@ def fold_config(cfg: DictConfig, fold: Fold, output_dir: Path, init_weights: str
     with open_dict(fold_cfg):
         fold_cfg.data.update(fold.bounds())
         fold_cfg.paths.output_dir = str(output_dir)
-        fold_cfg.init_weights = init_weights
+        if init_weights is not None:  # else the backtest's own init_weights, if any, for every fold
+            fold_cfg.init_weights = init_weights
         fold_cfg.pop("backtest")
     return fold_cfg
 
@@ -57,7 +58,10 @@ def folds_of(cfg: DictConfig) -> list[Fold]:
 
 def backtest(cfg: DictConfig) -> tuple[dict, list[FoldResult]]:
     """Run every fold in this process (imports and set-up paid once); returns the pooled metrics."""
-    check_config(cfg)
+    check_config(cfg, split_bounds=False)  # each fold's bounds are checked as its train run starts
+    if cfg.get("ckpt_path"):
+        raise StockrnnError(f"ckpt_path={cfg.ckpt_path}: a backtest is not resumed, it is run again; to start "
+                            "every fold from a checkpoint's weights use init_weights, or backtest.warm_start=true")
     output_dir = Path(cfg.paths.output_dir)
     refuse_finished_run_dir(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -73,7 +77,7 @@ def backtest(cfg: DictConfig) -> tuple[dict, list[FoldResult]]:
             raise StockrnnError(f"{fold.describe()}: {err}") from err
         results.append(FoldResult(fold, fold_row(fold, metrics, objects["datamodule"]), objects["evaluation"]))
         if cfg.backtest.warm_start:
-            init_weights = objects["trainer"].checkpoint_callback.best_model_path or None
+            init_weights = getattr(objects["trainer"].checkpoint_callback, "best_model_path", None) or None
     metrics = pooled_metrics(results)
     write_backtest(results, metrics, output_dir, cfg, run_hparams(cfg))
     print_backtest(results, metrics, output_dir)

@@ -15,9 +15,8 @@ from rich.table import Table
 
 from stockrnn import plots
 from stockrnn.data.datamodule import StockDataModule
-from stockrnn.evaluation import Forecasts
+from stockrnn.evaluation import Forecasts, split_report
 from stockrnn.folds import Fold
-from stockrnn.metrics import forecast_report, validation_report
 from stockrnn.confidence_set import VAL_PREDICTIONS
 from stockrnn.run_outputs import HPARAM_METRICS, log_hparams_session, print_results, split_ranges
 from stockrnn.utils.entry import instantiate_all
@@ -36,7 +35,7 @@ def fold_row(fold: Fold, metrics: dict, datamodule: StockDataModule) -> dict:
     row, dates = {"fold": fold.number}, datamodule.frame.index
     for split, (first, last, _) in split_ranges(datamodule).items():
         name = "val" if split == "validation" else split
-        row[f"{name}_start"], row[f"{name}_end"] = (dates[row].strftime("%Y-%m-%d") for row in (first, last))
+        row[f"{name}_start"], row[f"{name}_end"] = (dates[i].strftime("%Y-%m-%d") for i in (first, last))
     return row | {key: metrics[key] for key in FOLD_METRICS}
 
 
@@ -53,10 +52,8 @@ def pooled_metrics(results) -> dict:
     objective: the mean over folds of val_rmse / persistence_val_rmse, what a sweep minimizes.
     """
     rows = pd.DataFrame([result.row for result in results])
-    val = Forecasts.from_table(fold_tables(results, "val_predictions"))
-    test = Forecasts.from_table(fold_tables(results, "predictions"))
-    metrics = validation_report(val.actual, val.predicted, val.linear, val.last_known)
-    metrics |= forecast_report(test.actual, test.predicted, test.linear, test.last_known)
+    metrics = split_report(Forecasts.from_table(fold_tables(results, "val_predictions")),
+                           Forecasts.from_table(fold_tables(results, "predictions")))
     metrics |= {
         "epochs": int(rows["epochs"].sum()), "train_seconds": float(rows["train_seconds"].sum()),
         "folds": len(rows), "skill_mean": float(rows["skill"].mean()),

@@ -79,15 +79,19 @@ def split_forecasts(datamodule: StockDataModule, windows: WindowRange, loader, m
                      price(linear.predict(datamodule.dataset(windows))), targets.last_known)
 
 
+def split_report(val: Forecasts, test: Forecasts) -> dict[str, float]:
+    """The baselines' validation figures beside the model's, the test report and its tests. The
+    validation ones matter: whether the network beats the baselines there is what a search can
+    see, while the test figures are only for reading afterwards."""
+    return (validation_report(val.actual, val.predicted, val.linear, val.last_known)
+            | forecast_report(test.actual, test.predicted, test.linear, test.last_known))
+
+
 def evaluate(module: Forecaster, datamodule: StockDataModule) -> Evaluation:
     """val_rmse, the test report and the significance tests for the module's current weights."""
     splits = datamodule.splits
     linear = fit_linear_baseline(datamodule.dataset(splits.train), datamodule.dataset(splits.val))
     val = split_forecasts(datamodule, splits.val, datamodule.val_dataloader(), module, linear)
     test = split_forecasts(datamodule, splits.test, datamodule.test_dataloader(), module, linear)
-    # The baselines' validation figures too: whether the network beats them there is what a
-    # search can see, while their test figures are only for reading afterwards.
-    metrics = validation_report(val.actual, val.predicted, val.linear, val.last_known)
-    metrics |= forecast_report(test.actual, test.predicted, test.linear, test.last_known)
-    metrics["linear_lags"] = linear.lags
+    metrics = split_report(val, test) | {"linear_lags": linear.lags}
     return Evaluation(metrics, test.table(), val.table())

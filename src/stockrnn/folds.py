@@ -66,8 +66,10 @@ def _step_back(dates: pd.DatetimeIndex, end: pd.Timestamp, length: Length, times
     if length.trading_days:
         row = int(dates.searchsorted(end, "right")) - 1 - times * length.amount
         return dates[row] if row >= 0 else dates[0] - pd.Timedelta(days=1)
-    # Each step from `end` itself: month ends stay month ends (2021-12-31 - 9M = 2021-03-31).
-    return end - pd.DateOffset(months=length.amount * times)
+    # Step from the day after `end` and back one day: month ends stay month ends (2021-06-30 - 6M
+    # = 2020-12-31, not 2020-12-30), and any other day keeps its day of the month.
+    day = pd.Timedelta(days=1)
+    return end + day - pd.DateOffset(months=length.amount * times) - day
 
 
 def plan_folds(dates: pd.DatetimeIndex, backtest: Mapping, data: Mapping) -> list[Fold]:

@@ -40,11 +40,12 @@ def direction_test(actual: np.ndarray, predicted: np.ndarray, last_known: np.nda
     """One-sided Pesaran-Timmermann p-value: the forecast's direction of move away from the last
     known value agrees with the real move more often than independence would give. Where the
     test is undefined (every forecast moves the same way, or every real move does) the hits are
-    exactly what independence gives, so there is no evidence of skill: 1."""
-    moves = actual - last_known[:, None]
-    forecast_moves = predicted - last_known[:, None]
+    exactly what independence gives, so there is no evidence of skill: 1. With horizon > 1 on the
+    first step only: the later steps of overlapping windows are not independent draws."""
+    moves = actual[:, 0] - last_known
+    forecast_moves = predicted[:, 0] - last_known
     try:
-        return float(pesaran_timmermann(moves.ravel(), forecast_moves.ravel(), alternative="larger").pvalue)
+        return float(pesaran_timmermann(moves, forecast_moves, alternative="larger").pvalue)
     except ValueError:
         return 1.0
 

@@ -103,7 +103,8 @@ def summarize(sweep_dir: str | Path) -> Summary:
     losses = validation_losses({row["job"]: d for d, row in zip(dirs, rows) if row["status"] == OK})
     included = confidence_set(losses)
     for row in rows:
-        row["in_mcs"] = None if included is None or row["status"] != OK else row["job"] in included
+        compared = included is not None and row["job"] in losses.columns
+        row["in_mcs"] = row["job"] in included if compared else None
     keys = list(dict.fromkeys(key for p in params for key in p))  # first seen first
     jobs = pd.DataFrame([row | {f"param:{k}": v for k, v in p.items()} for p, row in zip(params, rows)])
     jobs = jobs.rename(columns=lambda c: c.removeprefix("param:"))

@@ -96,8 +96,9 @@ def _bound(data: Mapping, key: str, end: bool):
                             "(e.g. 2016, 2016-06 or 2016-06-30)") from None
 
 
-def check_data_settings(data: Mapping) -> None:
-    """The data settings of a run (train: the config; eval: the checkpoint's with overrides)."""
+def check_data_settings(data: Mapping, split_bounds: bool = True) -> None:
+    """The data settings of a run (train: the config; eval: the checkpoint's with overrides).
+    split_bounds=False: a backtest, whose folds set data.train_end and data.test_start."""
     for key in ("n_steps", "horizon", "batch_size"):
         _positive_int(data.get(key), f"data.{key}")
     _in_range(data.get("val_fraction"), "data.val_fraction", 0.0, 1.0, closed_low=False)
@@ -114,6 +115,12 @@ def check_data_settings(data: Mapping) -> None:
     features = data.get("features")
     if isinstance(features, str) or not features:
         raise StockrnnError(f"data.features={features!r}: expected a list of input columns, e.g. [High]")
+    if not split_bounds:
+        start, end = _bound(data, "train_start", False), _bound(data, "test_end", True)
+        if start is not None and end is not None and start > end:
+            raise StockrnnError(f"data.train_start ({data.get('train_start')}) is after "
+                                f"data.test_end ({data.get('test_end')})")
+        return
     missing = [f"data.{key}" for key in REQUIRED_BOUNDS if data.get(key) is None]
     if missing:
         raise StockrnnError(
@@ -131,9 +138,10 @@ def check_data_settings(data: Mapping) -> None:
                             f"data.train_end ({data.get('train_end')})")
 
 
-def check_config(cfg: DictConfig) -> None:
-    """Reject impossible values once, where the config is read, with the key and what was expected."""
-    check_data_settings(cfg.data)
+def check_config(cfg: DictConfig, split_bounds: bool = True) -> None:
+    """Reject impossible values once, where the config is read, with the key and what was expected.
+    split_bounds=False leaves out data.train_end and data.test_start, which a backtest's folds set."""
+    check_data_settings(cfg.data, split_bounds)
     model = cfg.model
     for key in ("hidden_size", "num_layers"):
         _positive_int(model.get(key), f"model.{key}")
