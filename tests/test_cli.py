@@ -186,6 +186,7 @@ def test_mistyped_keys_and_a_missing_ckpt_path_end_every_command_with_one_line(t
         ("stockrnn.eval", [], "ckpt_path is required: the checkpoint to use, e.g. "
                               "ckpt_path=outputs/train/runs/<run>/checkpoints/best.ckpt"),
         ("stockrnn.predict", [], "ckpt_path is required: "),
+        ("stockrnn.eval", ["ckpt_path=null"], "ckpt_path is required: "),
         ("stockrnn.predict", ["ckpt_path=x.ckpt", "data.paht=prices.csv"], "unknown key data.paht; did you mean data.path?"),
         ("stockrnn.eval", ["ckpt_path=x.ckpt", "data.test_strat=2020"],
          "unknown key data.test_strat; did you mean data.test_start?"),

@@ -50,7 +50,7 @@ def check_overrides(config_dir: str, config_name: str, overrides: list[str]) -> 
         _check_key(cfg, override, added)
         if override.is_add() or override.is_force_add():
             added.append(override.key_or_group)
-    set_keys = {o.key_or_group for o in keys}
+    set_keys = {o.key_or_group for o in keys if o.value() is not None}  # `ckpt_path=null` sets nothing
     for path in _paths(cfg):
         if path not in set_keys and _is_missing(cfg, path):
             raise StockrnnError(f"{path} is required: {REQUIRED.get(path, f'set {path}=...')}")
