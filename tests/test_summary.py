@@ -214,3 +214,19 @@ def test_no_confidence_set_across_different_series_or_for_jobs_without_validatio
     in_mcs = dict(zip(summary.jobs["job"], write_summary(tmp_path).jobs["in_mcs"]))
     assert in_mcs[0] is not None and in_mcs[1] is not None  # the two comparable jobs form a set
     assert pd.isna(in_mcs[2]) and pd.isna(in_mcs[3])  # never compared: neither in nor out
+
+
+def test_jobs_with_other_horizons_are_compared_on_the_targets_they_share(tmp_path):
+    dates = pd.bdate_range("2020-01-01", periods=40).strftime("%Y-%m-%d")
+    rng = np.random.default_rng(2)
+    actual = 100 + np.cumsum(rng.normal(size=40))
+    add_job(tmp_path, 0, ["data.horizon=1"], metrics(1.0))
+    add_validation_predictions(tmp_path / "0", actual, actual + rng.normal(0, 0.1, 40), dates)
+    add_job(tmp_path, 1, ["data.horizon=2"], metrics(2.0))
+    two_steps = pd.DataFrame({"date": np.repeat(dates[:-1], 2), "horizon": np.tile([1, 2], 39),
+                              "actual": np.repeat(actual[:-1], 2), "predicted": np.repeat(actual[:-1], 2) + rng.normal(0, 3.0, 78)})
+    two_steps[["persistence", "linear"]] = two_steps[["actual", "actual"]].to_numpy()
+    two_steps.to_csv(tmp_path / "1" / "val_predictions.csv", index=False)
+    summary = write_summary(tmp_path)
+    assert summary.mcs_days == 39  # step 1 of the two-step job against the one-step job's days
+    assert dict(zip(summary.jobs["job"], summary.jobs["in_mcs"])) == {0: True, 1: False}

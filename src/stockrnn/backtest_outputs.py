@@ -15,9 +15,9 @@ from rich.table import Table
 
 from stockrnn import plots
 from stockrnn.data.datamodule import StockDataModule
+from stockrnn.confidence_set import VAL_PREDICTIONS
 from stockrnn.evaluation import Forecasts, split_report
 from stockrnn.folds import Fold
-from stockrnn.confidence_set import VAL_PREDICTIONS
 from stockrnn.run_outputs import HPARAM_METRICS, log_hparams_session, print_results, split_ranges
 from stockrnn.utils.entry import instantiate_all
 from stockrnn.utils.files import write_json_atomically
@@ -86,6 +86,7 @@ def write_backtest(results, metrics: dict, output_dir: Path, cfg: DictConfig, hp
 
 
 def print_backtest(results, metrics: dict, output_dir: Path) -> None:
+    """Each fold's test RMSE beside both baselines with the p-values, then the pooled table."""
     table = Table(title="Backtest folds (test RMSE, price units; one-sided p-values)")
     for column in ("fold", "test days", "n", "model", "persistence", "linear", "skill", "p vs pers.",
                    "p vs linear"):

@@ -1,6 +1,7 @@
 """Callbacks the run itself needs (the user-configurable ones come from conf/callbacks).
 
-EpochLog writes the fit into train.log; the last three keep a resumed fit (ckpt_path=.../last.ckpt) on exactly the path of an uninterrupted one.
+EpochLog writes the fit into train.log; the last three keep a resumed fit (ckpt_path=.../last.ckpt)
+on exactly the path of an uninterrupted one.
 """
 
 from __future__ import annotations

@@ -47,8 +47,10 @@ def forecast_report(actual: np.ndarray, predicted: np.ndarray, linear: np.ndarra
                     last_known: np.ndarray) -> dict[str, float]:
     """The contract's test figures: the model, persistence and the linear baseline on the same
     targets, and the tests of whether the model is really better (see significance.py)."""
+    horizon = actual.shape[1]
+    persistence_all = persistence_forecast(last_known, horizon)
     model = error_metrics(actual, predicted, last_known)
-    persistence = error_metrics(actual, persistence_forecast(last_known, actual.shape[1]), last_known)
+    persistence = error_metrics(actual, persistence_all, last_known)
     linear_errors = error_metrics(actual, linear, last_known)
     report = {f"test_{k}": v for k, v in model.items()}
     report |= {f"persistence_{k}": v for k, v in persistence.items()}
@@ -56,11 +58,8 @@ def forecast_report(actual: np.ndarray, predicted: np.ndarray, linear: np.ndarra
     report["skill"] = skill(model["rmse"], persistence["rmse"])
     report["linear_skill"] = skill(linear_errors["rmse"], persistence["rmse"])
     report["n_test"] = int(actual.shape[0])
-    report |= significance(actual, predicted, persistence_forecast(last_known, actual.shape[1]), linear,
-                           last_known)
-    horizon = actual.shape[1]
+    report |= significance(actual, predicted, persistence_all, linear, last_known)
     if horizon > 1:  # the overall figures above pool every step; each step on its own too
-        persistence_all = persistence_forecast(last_known, horizon)
         for step in range(horizon):
             one = slice(step, step + 1)
             for prefix, forecast in (("test", predicted), ("persistence", persistence_all), ("linear", linear)):

@@ -72,7 +72,8 @@ def backtest_figure(predictions: pd.DataFrame, folds: pd.DataFrame, title: str) 
 
 
 def sweep_figure(jobs: pd.DataFrame, swept: list[str], title: str, metric: str = "val_rmse") -> Figure:
-    """`metric` (validation RMSE, or a backtest's objective) of the finished jobs against one swept number (`data.n_steps` when swept),
+    """`metric` (validation RMSE, or a backtest's objective) of the finished jobs against one swept
+    number (`data.n_steps` when swept),
     a line per value of one swept choice (`model`, else `model.cell`): each point is the mean over
     the jobs that share it (other swept values, seeds) with their std as a bar; small dots are jobs.
     Without a swept number the x axis is the job number (an Optuna study's history)."""

@@ -16,9 +16,9 @@ from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from stockrnn import plots
 from stockrnn.callbacks import run_log
+from stockrnn.confidence_set import VAL_PREDICTIONS  # the validation forecasts a sweep's MCS compares
 from stockrnn.data.datamodule import StockDataModule
 from stockrnn.errors import StockrnnError
-from stockrnn.confidence_set import VAL_PREDICTIONS  # the validation forecasts a sweep's MCS compares
 from stockrnn.evaluation import Evaluation
 from stockrnn.significance import verdicts
 from stockrnn.utils.files import write_json_atomically
@@ -175,12 +175,13 @@ def print_results(metrics: dict, output_dir: Path, title: str | None = None) -> 
         table.add_row(name, f"{metrics[f'{prefix}_rmse']:.4f}", f"{metrics[f'{prefix}_mae']:.4f}",
                       f"{metrics[f'{prefix}_mape']:.3f}", f"{metrics[f'{prefix}_direction_acc']:.3f}",
                       f"{metrics[skill_key]:+.4f}" if skill_key else "0")
+    tests = "; ".join(verdicts(metrics))
     Console().print(table)
-    Console().print("; ".join(verdicts(metrics)), highlight=False)
+    Console().print(tests, highlight=False)
     # Plain print: rich would wrap a long path mid-name at the terminal's width.
     print(f"val_rmse {metrics['val_rmse']:.4f}; run directory: {output_dir}", flush=True)
     table.box = box.ASCII
     text = io.StringIO()
     Console(file=text, width=200, color_system=None).print(table)
-    run_log.info("test results:\n%s\n%s", text.getvalue().rstrip(), "; ".join(verdicts(metrics)))
+    run_log.info("test results:\n%s\n%s", text.getvalue().rstrip(), tests)
 

@@ -167,7 +167,8 @@ def markdown(summary: Summary, sweep_dir: Path, limit: int | None = None) -> str
     mcs = (f"in_mcs: in the 90% Model Confidence Set of the finished jobs' squared validation errors on "
            f"the {summary.mcs_days} validation targets they share (the jobs outside it are worse by more "
            "than noise)." if summary.mcs_days else
-           "in_mcs: empty (fewer than two finished jobs, or too few shared validation targets).")
+           "in_mcs: empty (fewer than two finished jobs with val_predictions.csv, fewer than 10 validation "
+           "targets they share, or jobs on different series).")
     lines = [f"# Sweep {sweep_dir}", "", f"{summary.describe()}; sorted by {summary.ranked_by}.", "", mcs, "",
              markdown_table(jobs[["job", *keys, "status", *shown, *(["error"] if has_errors else [])]])]
     if limit is not None and len(summary.jobs) > limit:
