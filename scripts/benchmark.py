@@ -1,6 +1,6 @@
 """Benchmarks: the project's fit against a hand-written PyTorch loop, windowing at scale, the
-linear baseline's cost, the default run on busy cores, a backtest's overhead over its folds' fits,
-sweeps.
+linear and distribution baselines' cost, the default run on busy cores, a backtest's overhead over
+its folds' fits, sweeps.
 
     python scripts/benchmark.py --out FILE [--epochs N] [--accelerator cpu|gpu] [--skip ROW ...]
 
@@ -217,6 +217,51 @@ def linear_row(n_steps: int, repeats: int = 5) -> dict:
             "seconds": round(statistics.median(seconds), 4), "target_seconds": 1.0}
 
 
+def distribution_baselines_row(repeats: int = 5) -> dict:
+    """What the two distribution baselines add to a run with a distribution: GARCH(1,1)-t fit on
+    the training rows plus its filter and quantiles for the validation and test windows, and
+    climatology's quantiles for the same windows; mastercard_best's log returns of High (train
+    2016-2020, test 2021). The issue's target: GARCH under a second."""
+    from hydra.utils import instantiate
+
+    from stockrnn.distribution_baselines import climatology_quantiles, garch_fit, garch_quantiles
+    from stockrnn.interval_scores import LEVELS
+
+    if MASTERCARD_CSV.is_file():
+        data, series = [f"data.path={MASTERCARD_CSV}"], "mastercard"
+    else:  # the embedded default: MSFT, train 2012-2016, test 2017
+        data, series = ["data=default"], "embedded msft"
+    with tempfile.TemporaryDirectory() as output_dir:
+        cfg = compose_run(["experiment=mastercard_best", *data], output_dir)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    splits, transform, horizon = datamodule.splits, datamodule.transform, datamodule.horizon
+    prices = datamodule.frame[datamodule.target].to_numpy(dtype=np.float64)
+    anchors = np.concatenate([np.arange(windows.first, windows.stop) - 1  # each window's last known day
+                              for windows in (splits.val, splits.test)])
+
+    def garch():
+        fit = garch_fit(prices, splits.train_rows, transform)
+        return garch_quantiles(prices, splits.train_rows, anchors, horizon, LEVELS, transform, fit)
+
+    def climatology():
+        return climatology_quantiles(prices, splits.train_rows, anchors, horizon, LEVELS, transform)
+
+    seconds = {}
+    for name, baseline in (("garch", garch), ("climatology", climatology)):
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            baseline()
+            times.append(time.perf_counter() - start)
+        seconds[name] = round(statistics.median(times), 4)
+    train_first, train_stop = splits.train_rows
+    return {"name": "distribution_baselines", "series": series, "transform": transform,
+            "train_changes": train_stop - train_first - 1, "windows": len(anchors),
+            "levels": len(LEVELS), "garch_seconds": seconds["garch"],
+            "climatology_seconds": seconds["climatology"], "target_garch_seconds": 1.0}
+
+
 def backtest_row(folds: int = 5) -> dict:
     """A 5-fold backtest as a user runs it (`python -m stockrnn.backtest`, one process, imports
     and set-up paid once): its wall time against the sum of its folds' fit seconds."""
@@ -286,7 +331,8 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=10_000_000, help="series length for windowing")
     parser.add_argument("--busy-epochs", type=int, default=10, help="epochs per fit of the busy row")
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["speed", "windowing", "linear", "busy", "sweep", "backtest"])
+                        choices=["speed", "windowing", "linear", "distribution", "busy", "sweep",
+                                 "backtest"])
     parser.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--windowing-child", nargs=2, type=int, help=argparse.SUPPRESS)
@@ -301,6 +347,8 @@ def main() -> None:
         rows.append(windowing_row(args.points, 64))
     if "linear" not in args.skip:
         rows += [linear_row(n_steps) for n_steps in (20, 64)]
+    if "distribution" not in args.skip:
+        rows.append(distribution_baselines_row())
     if "busy" not in args.skip:
         rows.append(busy_row(args.busy_epochs))
     if "speed" not in args.skip:

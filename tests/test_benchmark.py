@@ -25,7 +25,7 @@ def test_windowing_row_counts_every_window_of_the_three_splits():
 def test_speed_row_compares_the_project_fit_with_a_plain_loop(tmp_path):
     out = tmp_path / "bench.json"
     subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"),
-                    "--skip", "windowing", "linear", "busy", "sweep", "backtest",
+                    "--skip", "windowing", "linear", "distribution", "busy", "sweep", "backtest",
                     "--settings", "tutorial", "--models", "gru", "--epochs", "2", "--rounds", "1",
                     "--out", str(out)], capture_output=True, text=True, check=True, timeout=300)
     (row,) = json.loads(out.read_text())
@@ -37,7 +37,7 @@ def test_speed_row_compares_the_project_fit_with_a_plain_loop(tmp_path):
 def test_linear_rows_time_the_baseline_on_the_best_experiments_inputs(tmp_path):
     out = tmp_path / "bench.json"
     subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"),
-                    "--skip", "windowing", "speed", "busy", "sweep", "backtest",
+                    "--skip", "windowing", "speed", "distribution", "busy", "sweep", "backtest",
                     "--out", str(out)], capture_output=True, text=True, check=True, timeout=300)
     rows = json.loads(out.read_text())
     assert [row["name"] for row in rows] == ["linear/n_steps=20", "linear/n_steps=64"]
@@ -48,10 +48,22 @@ def test_linear_rows_time_the_baseline_on_the_best_experiments_inputs(tmp_path):
     assert rows[0]["windows"] - rows[1]["windows"] == 64 - 20
 
 
+def test_distribution_baselines_row_times_garch_and_climatology_on_five_training_years(tmp_path):
+    out = tmp_path / "bench.json"
+    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"),
+                    "--skip", "windowing", "speed", "linear", "busy", "sweep", "backtest",
+                    "--out", str(out)], capture_output=True, text=True, check=True, timeout=300)
+    (row,) = json.loads(out.read_text())
+    assert row["name"] == "distribution_baselines" and row["transform"] == "log_return"
+    # 2016-2020 (Mastercard) or 2012-2016 (embedded MSFT): five years of daily changes.
+    assert 1200 < row["train_changes"] < 1300 and row["windows"] > 400 and row["levels"] == 7
+    assert row["garch_seconds"] > 0 and row["climatology_seconds"] > 0 and row["target_garch_seconds"] == 1.0
+
+
 def test_busy_row_times_the_default_run_idle_and_with_every_core_kept_busy(tmp_path):
     out = tmp_path / "bench.json"
-    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"), "--skip", "windowing", "linear", "backtest",
-                    "speed", "sweep", "--busy-epochs", "1", "--out", str(out)],
+    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"), "--skip", "windowing", "linear",
+                    "distribution", "backtest", "speed", "sweep", "--busy-epochs", "1", "--out", str(out)],
                    capture_output=True, text=True, check=True, timeout=300)
     (row,) = json.loads(out.read_text())
     assert row["name"] == "busy/default_run" and row["epochs"] == 1
