@@ -101,8 +101,8 @@ def garch_variances(fit: GarchFit, prices: np.ndarray, train_rows: tuple[int, in
 
     The fitted parameters stay fixed; arch's filter runs over the changes from the first training
     row on. Its variance for a day reads the changes before that day and arch's start-up value,
-    the weighted mean square of the first 75 training changes, so a window's forecast reads
-    nothing after its anchor but training rows.
+    the weighted mean square of the first 75 training changes (as in the fit), so the only prices
+    after an anchor that its forecast reads are training rows, through the parameters and that value.
     """
     first, stop = train_rows
     anchor_rows = np.asarray(anchor_rows)
