@@ -16,9 +16,11 @@ from rich.table import Table
 from stockrnn import plots
 from stockrnn.data.datamodule import StockDataModule
 from stockrnn.confidence_set import VAL_PREDICTIONS
-from stockrnn.evaluation import Forecasts, split_report
+from stockrnn.evaluation import split_report
+from stockrnn.forecasts import Forecasts
 from stockrnn.folds import Fold
-from stockrnn.run_outputs import HPARAM_METRICS, log_hparams_session, print_results, split_ranges
+from stockrnn.run_outputs import (HPARAM_METRICS, hparam_metrics, log_hparams_session, print_results,
+                                  split_ranges)
 from stockrnn.utils.entry import instantiate_all
 from stockrnn.utils.files import write_json_atomically
 
@@ -26,6 +28,10 @@ from stockrnn.utils.files import write_json_atomically
 FOLD_METRICS = ("n_test", "val_rmse", "persistence_val_rmse", "linear_val_rmse", "test_rmse", "persistence_rmse",
                 "linear_rmse", "skill", "linear_skill", "dm_pvalue_persistence", "dm_pvalue_linear", "pt_pvalue",
                 "linear_lags", "epochs", "train_seconds")
+# And with a distribution (model.distribution): its fold figures and the fold's objective.
+FOLD_DISTRIBUTION_METRICS = ("objective", "val_crps", "climatology_val_crps", "test_crps", "climatology_crps",
+                             "garch_crps", "crps_skill", "crps_skill_garch", "test_coverage_90",
+                             "garch_coverage_90", "test_width_90", "garch_width_90", "dm_pvalue_crps_garch")
 BACKTEST_HPARAM_METRICS = (*HPARAM_METRICS, "objective", "skill_mean", "folds_beating_persistence",
                            "folds_beating_linear")
 
@@ -36,7 +42,7 @@ def fold_row(fold: Fold, metrics: dict, datamodule: StockDataModule) -> dict:
     for split, (first, last, _) in split_ranges(datamodule).items():
         name = "val" if split == "validation" else split
         row[f"{name}_start"], row[f"{name}_end"] = (dates[i].strftime("%Y-%m-%d") for i in (first, last))
-    return row | {key: metrics[key] for key in FOLD_METRICS}
+    return row | {key: metrics[key] for key in (*FOLD_METRICS, *FOLD_DISTRIBUTION_METRICS) if key in metrics}
 
 
 def fold_tables(results, which: str) -> pd.DataFrame:
@@ -49,11 +55,13 @@ def fold_tables(results, which: str) -> pd.DataFrame:
 def pooled_metrics(results) -> dict:
     """A run's metrics.json keys computed over every fold's days at once, and the folds' spread.
 
-    objective: the mean over folds of val_rmse / persistence_val_rmse, what a sweep minimizes.
+    objective: what a sweep minimizes, the mean over folds of each fold's: val_rmse /
+    persistence_val_rmse, or with a distribution its validation CRPS relative to climatology's.
     """
     rows = pd.DataFrame([result.row for result in results])
-    metrics = split_report(Forecasts.from_table(fold_tables(results, "val_predictions")),
-                           Forecasts.from_table(fold_tables(results, "predictions")))
+    metrics = split_report(Forecasts.concat([result.evaluation.val for result in results]),
+                           Forecasts.concat([result.evaluation.test for result in results]))
+    fold_objectives = rows["objective"] if "objective" in rows else rows["val_rmse"] / rows["persistence_val_rmse"]
     metrics |= {
         "epochs": int(rows["epochs"].sum()), "train_seconds": float(rows["train_seconds"].sum()),
         "folds": len(rows), "skill_mean": float(rows["skill"].mean()),
@@ -61,7 +69,7 @@ def pooled_metrics(results) -> dict:
         "skill_min": float(rows["skill"].min()),
         "folds_beating_persistence": int((rows["test_rmse"] < rows["persistence_rmse"]).sum()),
         "folds_beating_linear": int((rows["test_rmse"] < rows["linear_rmse"]).sum()),
-        "objective": float(np.mean(rows["val_rmse"] / rows["persistence_val_rmse"])),
+        "objective": float(np.mean(fold_objectives)),
     }
     return metrics
 
@@ -77,8 +85,7 @@ def write_backtest(results, metrics: dict, output_dir: Path, cfg: DictConfig, hp
                                 f"{metrics['skill']:+.3f}, linear {metrics['linear_skill']:+.3f}")
     for logger in instantiate_all(cfg.get("logger")):
         if isinstance(logger, TensorBoardLogger):
-            log_hparams_session(logger, hparams, {f"hp/{key}": metrics[key] for key in BACKTEST_HPARAM_METRICS},
-                                0, output_dir)
+            log_hparams_session(logger, hparams, hparam_metrics(metrics, BACKTEST_HPARAM_METRICS), 0, output_dir)
             logger.experiment.add_figure("backtest", fig, global_step=0, close=False)
             logger.save()
     plots.save(fig, output_dir / "backtest.png")

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 # The run's record: train.log only (conf/hydra/default.yaml keeps it off the console, where the
 # progress bar and the result table already say it).
 run_log = logging.getLogger("stockrnn.run_log")
-EPOCH_METRICS = ("train/loss", "val/loss", "val/rmse")
+EPOCH_METRICS = ("train/loss", "val/loss", "val/rmse", "val/crps")
 
 
 class EpochLog(L.Callback):
@@ -32,7 +32,9 @@ class EpochLog(L.Callback):
     """
 
     def __init__(self):
-        self.val_rmse: dict[int, float] = {}  # 1-based epoch -> val/rmse
+        # 1-based epoch -> the metric the best checkpoint is chosen by (val/rmse, or val/crps).
+        self.val_rmse: dict[int, float] = {}  # (named so in checkpoints written before val/crps)
+        self.monitor = "val/rmse"
         self._pending: tuple[int, float | None] | None = None  # epoch (1-based) and its learning rate
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
@@ -55,8 +57,10 @@ class EpochLog(L.Callback):
         parts = [f"{name} {float(metrics[name]):.6g}" for name in EPOCH_METRICS if name in metrics]
         if lr is not None:
             parts.append(f"lr {lr:.3g}")
-        if "val/rmse" in metrics:
-            self.val_rmse[epoch] = float(metrics["val/rmse"])
+        checkpoint = trainer.checkpoint_callback
+        self.monitor = checkpoint.monitor if checkpoint is not None and checkpoint.monitor else "val/rmse"
+        if self.monitor in metrics:
+            self.val_rmse[epoch] = float(metrics[self.monitor])
         run_log.info("epoch %d/%d: %s", epoch, trainer.max_epochs, ", ".join(parts))
 
     def ending(self, trainer) -> str:
@@ -71,7 +75,8 @@ class EpochLog(L.Callback):
         if not self.val_rmse:
             return how
         best = min(self.val_rmse, key=self.val_rmse.get)
-        return f"{how}; best epoch {best} with val_rmse {self.val_rmse[best]:.6g} (its weights are tested)"
+        name = self.monitor.replace("/", "_")
+        return f"{how}; best epoch {best} with {name} {self.val_rmse[best]:.6g} (its weights are tested)"
 
     def state_dict(self) -> dict:
         return {"val_rmse": dict(self.val_rmse)}

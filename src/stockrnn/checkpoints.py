@@ -3,6 +3,7 @@ check that one fits the run that wants to resume from it."""
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from stockrnn.utils.config import check_data_settings
 
 REQUIRED_KEYS = ("state_dict", "hyper_parameters", "datamodule_hyper_parameters", StockDataModule.__qualname__)
 # What must match for a checkpoint's weights and scalers to mean the same in another run.
-NETWORK_KEYS = ("cell", "hidden_size", "num_layers", "dropout", "bidirectional", "nonlinearity")
+NETWORK_KEYS = ("cell", "hidden_size", "num_layers", "dropout", "bidirectional", "nonlinearity", "distribution",
+                "quantiles")
 DATA_KEYS = ("features", "target", "n_steps", "horizon", "scaler", "transform")
 # Those of DATA_KEYS that change the stored scalers by themselves.
 SCALER_KEYS = {"features", "target", "scaler", "transform"}
@@ -89,15 +91,24 @@ def datamodule_for(restored: Restored, overrides: dict) -> StockDataModule:
     return datamodule
 
 
+def network_settings(hparams) -> dict:
+    """NETWORK_KEYS of a module's hyperparameters, comparable: a checkpoint from before a key
+    existed has the key's default, and a list of levels equals the same tuple."""
+    defaults = inspect.signature(Forecaster).parameters
+    settings = {key: hparams.get(key, defaults[key].default) for key in NETWORK_KEYS}
+    settings["quantiles"] = [float(level) for level in settings["quantiles"]]
+    return settings
+
+
 def check_resumable(path: str | Path, module: Forecaster, datamodule: StockDataModule) -> None:
     """Refuse to resume from a checkpoint whose network or data settings differ from this run's:
     its weights would not load, or would mean something else here. Every difference is named at
     once, with the command that resumes with the checkpoint's own settings where its run recorded
     them. Other settings (data.batch_size, the optimizer, trainer.max_epochs...) may change."""
     checkpoint = read_checkpoint(path)
-    theirs, ours = checkpoint["hyper_parameters"], module.hparams
-    differences = [f"model.{key} {theirs.get(key)!r} there, {ours.get(key)!r} here"
-                   for key in NETWORK_KEYS if theirs.get(key) != ours.get(key)]
+    theirs, ours = network_settings(checkpoint["hyper_parameters"]), network_settings(module.hparams)
+    differences = [f"model.{key} {theirs[key]!r} there, {ours[key]!r} here"
+                   for key in NETWORK_KEYS if theirs[key] != ours[key]]
     theirs, ours = checkpoint["datamodule_hyper_parameters"], datamodule.hparams
     data_keys = [key for key in DATA_KEYS if theirs.get(key) != ours.get(key)]
     differences += [f"data.{key} {theirs.get(key)!r} there, {ours.get(key)!r} here" for key in data_keys]

@@ -11,6 +11,9 @@ from stockrnn.errors import StockrnnError
 # The levels the metrics read; model.quantiles must contain them.
 LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 CENTRAL = (50, 80, 90)  # central intervals: (0.25, 0.75), (0.1, 0.9), (0.05, 0.95)
+# The keys interval_metrics returns; metrics.json prefixes them (test_crps, garch_val_coverage_90...).
+SCORES = ("crps", "pinball", "coverage_50", "coverage_80", "coverage_90", "width_80", "width_90",
+          "interval_score_90")
 # numba is not installed, and scoringrules' default would pick it when it is: one backend, always.
 BACKEND = "numpy"
 

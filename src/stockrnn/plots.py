@@ -27,12 +27,21 @@ def data_split_figure(series: pd.Series, ranges: dict[str, tuple[pd.Timestamp, p
 
 
 def predictions_figure(table: pd.DataFrame, title: str, series: str) -> Figure:
-    """Actual vs model vs persistence vs linear baseline over the test range (step 1 only).
+    """Actual vs model vs persistence vs linear baseline over the test range (step 1 only); with a
+    distribution, its 50% and 90% bands shaded and GARCH's 90% band as lines.
     series names the y axis: the target and where it comes from ("High (prices.csv)")."""
     if "horizon" in table:
         table = table[table["horizon"] == 1]
     dates = pd.to_datetime(table["date"])
     fig, ax = plt.subplots(figsize=(11, 4))
+    if "q0.05" in table:
+        ax.fill_between(dates, table["q0.05"], table["q0.95"], color="tab:red", alpha=0.12, linewidth=0,
+                        label="90% interval")
+        ax.fill_between(dates, table["q0.25"], table["q0.75"], color="tab:red", alpha=0.25, linewidth=0,
+                        label="50% interval")
+        for bound in ("garch_lo90", "garch_hi90"):
+            ax.plot(dates, table[bound], color="tab:purple", linewidth=0.7, linestyle="-.",
+                    label="GARCH 90%" if bound == "garch_lo90" else None)
     ax.plot(dates, table["actual"], color="black", linewidth=1.2, label="actual")
     ax.plot(dates, table["predicted"], color="tab:red", linewidth=1.0, label="predicted")
     ax.plot(dates, table["persistence"], color="tab:gray", linewidth=0.8, linestyle="--", label="persistence")
@@ -99,7 +108,7 @@ def sweep_figure(jobs: pd.DataFrame, swept: list[str], title: str, metric: str =
         ax.legend(loc="best")
     ax.set_xlabel(x)
     ax.set_ylabel("validation RMSE (price units)" if metric == "val_rmse" else
-                  f"{metric} (validation RMSE / persistence's, mean over folds)")
+                  f"{metric} (validation RMSE / persistence's, or CRPS / climatology's)")
     ax.set_title(f"Sweep: {title}")
     fig.tight_layout()
     return fig

@@ -1,4 +1,5 @@
-"""Forecast the trading days after a CSV's last date with a trained checkpoint: forecast.csv."""
+"""Forecast the trading days after a CSV's last date with a trained checkpoint: forecast.csv, with
+the intervals of a checkpoint that forecasts a distribution."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from stockrnn.checkpoints import datamodule_for, load_checkpoint
 from stockrnn.data.datamodule import StockDataModule
 from stockrnn.data.features import check_finite
 from stockrnn.data.scaling import TRAINED_BOUNDS
+from stockrnn.distribution_evaluation import calibration_offsets, levels_of, price_quantiles
 from stockrnn.errors import StockrnnError
+from stockrnn.models.distributions import has_quantiles
 from stockrnn.utils.command import command
 from stockrnn.utils.entry import user_errors_exit
 
@@ -44,10 +47,27 @@ def forecast(ckpt_path: str, data_path: str | None) -> tuple[pd.DataFrame, str]:
     warn_if_far_outside_training(datamodule, window[0].numpy())
     module = restored.module.eval()
     last_known = frame[datamodule.target].to_numpy()[-1:]
-    prices = datamodule.to_price(module(window).numpy(), last_known)[0]
+    outputs = module(window).double()
+    prices = datamodule.to_price(module.kind.point(outputs).numpy(), last_known)[0]
     table = pd.DataFrame({"date": next_trading_days(frame.index[-1], len(prices)).strftime("%Y-%m-%d"),
                           "step": np.arange(1, len(prices) + 1), "forecast": prices})
+    if has_quantiles(module.kind):
+        quantiles = price_quantiles(module, datamodule, outputs, last_known, checkpoint_calibration(module, datamodule))
+        for k, level in enumerate(levels_of(module)):
+            table[f"q{level:g}"] = quantiles[0, :, k]
     return table, datamodule.target
+
+
+def checkpoint_calibration(module, datamodule: StockDataModule) -> np.ndarray | None:
+    """A conformal checkpoint's shifts, fit again on its validation windows, which the CSV must hold."""
+    if module.hparams.get("calibration", "none") != "conformal":
+        return None
+    try:
+        datamodule.setup("validate")
+    except StockrnnError as err:
+        raise StockrnnError(f"model.calibration=conformal is fit on the checkpoint's validation dates, which "
+                            f"{datamodule.source} must hold: {err}") from None
+    return calibration_offsets(module, datamodule)
 
 
 def warn_if_far_outside_training(datamodule: StockDataModule, scaled: np.ndarray) -> None:
@@ -70,7 +90,7 @@ def print_forecast(table: pd.DataFrame, target: str, output_dir: Path) -> None:
     for column in table.columns:
         rich_table.add_column(column, justify="right")
     for row in table.itertuples(index=False):
-        rich_table.add_row(row.date, str(row.step), f"{row.forecast:.4f}")
+        rich_table.add_row(row[0], str(row[1]), *(f"{value:.4f}" for value in row[2:]))
     Console().print(rich_table)
     print(f"written to {output_dir / 'forecast.csv'}", flush=True)  # a path: unwrapped, for copy and paste
 

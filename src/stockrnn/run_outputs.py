@@ -18,8 +18,10 @@ from stockrnn import plots
 from stockrnn.callbacks import run_log
 from stockrnn.confidence_set import VAL_PREDICTIONS  # the validation forecasts a sweep's MCS compares
 from stockrnn.data.datamodule import StockDataModule
+from stockrnn.distribution_evaluation import BASELINES
 from stockrnn.errors import StockrnnError
 from stockrnn.evaluation import Evaluation
+from stockrnn.interval_scores import SCORES
 from stockrnn.significance import verdicts
 from stockrnn.utils.files import write_json_atomically
 
@@ -38,10 +40,38 @@ TENSORBOARD_NAMES = {
     "persistence_val_rmse": "val/persistence_rmse", "linear_lags": "val/linear_lags",
     "dm_pvalue_persistence": "test/dm_pvalue_persistence", "dm_pvalue_linear": "test/dm_pvalue_linear",
     "pt_pvalue": "test/pt_pvalue",
-}
+} | {"crps_skill": "test/crps_skill", "crps_skill_garch": "test/crps_skill_garch",
+     "dm_pvalue_crps_garch": "test/dm_pvalue_crps_garch",
+     "dm_pvalue_crps_climatology": "test/dm_pvalue_crps_climatology", "objective": "val/objective"}
+
+
+def interval_score_names() -> dict[str, str]:
+    """A distribution's scores: test_crps -> test/crps, garch_val_coverage_90 -> val/garch_coverage_90.
+    Not val_crps: val/crps is already the per-epoch curve (before calibration)."""
+    names = {}
+    for score in SCORES:
+        names[f"test_{score}"] = f"test/{score}"
+        if score != "crps":
+            names[f"val_{score}"] = f"val/{score}"
+        for baseline in BASELINES:
+            names[f"{baseline}_{score}"] = f"test/{baseline}_{score}"
+            names[f"{baseline}_val_{score}"] = f"val/{baseline}_{score}"
+    return names
+
+
+TENSORBOARD_NAMES |= interval_score_names()
 # Shown in TensorBoard's HParams tab against the run's hyperparameters.
 HPARAM_METRICS = ("val_rmse", "test_rmse", "skill", "persistence_rmse", "linear_rmse",
                   "dm_pvalue_persistence", "dm_pvalue_linear")
+# And those of a run with a distribution.
+DISTRIBUTION_HPARAM_METRICS = ("objective", "val_crps", "test_crps", "garch_crps", "climatology_crps",
+                               "crps_skill", "crps_skill_garch", "test_coverage_90", "test_width_90",
+                               "dm_pvalue_crps_garch")
+
+
+def hparam_metrics(metrics: dict, keys=HPARAM_METRICS) -> dict:
+    """The final figures of a run's HParams session: `keys`, and its distribution's when it has one."""
+    return {f"hp/{key}": metrics[key] for key in (*keys, *DISTRIBUTION_HPARAM_METRICS) if key in metrics}
 # The run's hyperparameters in the HParams tab: these keys and every key under a prefix ending in
 # a dot. Run-level settings (paths, checkpointing, the progress bar, the accelerator) stay out:
 # constant columns that would crowd the swept ones.
@@ -116,8 +146,7 @@ def write_results(evaluation: Evaluation, output_dir: Path, loggers: list[Logger
     for logger in loggers:
         logger.log_metrics(scalars, step=step)
         if isinstance(logger, TensorBoardLogger):
-            log_hparams_session(logger, hparams, {f"hp/{key}": metrics[key] for key in HPARAM_METRICS}, step,
-                                output_dir)
+            log_hparams_session(logger, hparams, hparam_metrics(metrics), step, output_dir)
             logger.experiment.add_figure("predictions", fig, global_step=step, close=False)
         else:
             logger.log_hyperparams(hparams)
@@ -176,12 +205,27 @@ def print_results(metrics: dict, output_dir: Path, title: str | None = None) -> 
                       f"{metrics[f'{prefix}_mape']:.3f}", f"{metrics[f'{prefix}_direction_acc']:.3f}",
                       f"{metrics[skill_key]:+.4f}" if skill_key else "0")
     tests = "; ".join(verdicts(metrics))
-    Console().print(table)
+    tables = [table] + ([interval_table(metrics)] if "test_crps" in metrics else [])
+    for shown in tables:
+        Console().print(shown)
     Console().print(tests, highlight=False)
     # Plain print: rich would wrap a long path mid-name at the terminal's width.
     print(f"val_rmse {metrics['val_rmse']:.4f}; run directory: {output_dir}", flush=True)
-    table.box = box.ASCII
     text = io.StringIO()
-    Console(file=text, width=200, color_system=None).print(table)
+    for shown in tables:
+        shown.box = box.ASCII
+        Console(file=text, width=200, color_system=None).print(shown)
     run_log.info("test results:\n%s\n%s", text.getvalue().rstrip(), tests)
+
+
+def interval_table(metrics: dict) -> Table:
+    """A distribution run's test intervals beside the climatology and GARCH baselines'."""
+    table = Table(title="Test intervals (price units; coverage: share of actual values inside)")
+    for column in ("", "CRPS", "pinball", "cover 50%", "cover 80%", "cover 90%", "width 90%", "interval score 90%"):
+        table.add_column(column, justify="right" if column else "left")
+    for name, prefix in (("model", "test_"), ("climatology", "climatology_"), ("garch", "garch_")):
+        table.add_row(name, *(f"{metrics[prefix + key]:.4f}" for key in ("crps", "pinball")),
+                      *(f"{metrics[prefix + f'coverage_{level}']:.3f}" for level in (50, 80, 90)),
+                      f"{metrics[prefix + 'width_90']:.4f}", f"{metrics[prefix + 'interval_score_90']:.4f}")
+    return table
 

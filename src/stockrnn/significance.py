@@ -16,15 +16,18 @@ SIGNIFICANCE_LEVEL = 0.05
 
 def diebold_mariano(actual: np.ndarray, predicted: np.ndarray, baseline: np.ndarray) -> tuple[float, float]:
     """(statistic, one-sided p-value) of "predicted is more accurate than baseline" under squared
-    error, with the Harvey-Leybourne-Newbold correction and horizon - 1 Newey-West lags.
+    error. actual, predicted, baseline: windows x horizon; with horizon > 1 each window's loss is
+    its mean squared error over the steps."""
+    return diebold_mariano_losses(np.mean((actual - predicted) ** 2, axis=1),
+                                  np.mean((actual - baseline) ** 2, axis=1), actual.shape[1])
 
-    actual, predicted, baseline: windows x horizon. With horizon > 1 each window's loss is its
-    mean squared error over the steps (overlapping windows make those losses autocorrelated up
-    to horizon - 1 lags, which the lags cover). Identical losses on every window: (0, 1).
+
+def diebold_mariano_losses(loss_model: np.ndarray, loss_baseline: np.ndarray, horizon: int) -> tuple[float, float]:
+    """(statistic, one-sided p-value) of "the model's per-window loss is lower", with the
+    Harvey-Leybourne-Newbold correction and horizon - 1 Newey-West lags (overlapping windows make
+    the losses autocorrelated up to horizon - 1 lags). Any loss: squared error, CRPS. Identical
+    losses on every window: (0, 1).
     """
-    horizon = actual.shape[1]
-    loss_model = np.mean((actual - predicted) ** 2, axis=1)
-    loss_baseline = np.mean((actual - baseline) ** 2, axis=1)
     if np.array_equal(loss_model, loss_baseline):
         return 0.0, 1.0
     # The losses go in as the "forecasts" with a criterion that returns them as they are: the
@@ -79,4 +82,8 @@ def verdicts(metrics: dict) -> list[str]:
         lines.append(f"direction better than chance, p = {pt:.3g}")
     else:
         lines.append(f"direction not distinguishable from chance, p = {pt:.2g}")
+    for baseline in ("garch", "climatology"):  # runs with a distribution: its CRPS against theirs
+        if f"dm_pvalue_crps_{baseline}" in metrics:
+            lines.append("CRPS: " + verdict(metrics[f"dm_pvalue_crps_{baseline}"], baseline.upper()
+                                            if baseline == "garch" else baseline))
     return lines

@@ -22,13 +22,20 @@ METRICS = ("objective", "val_rmse", "persistence_val_rmse", "linear_val_rmse", "
            "persistence_mape", "persistence_direction_acc", "skill", "linear_rmse", "linear_mae", "linear_mape",
            "linear_direction_acc", "linear_skill", "dm_stat_persistence", "dm_pvalue_persistence",
            "dm_stat_linear", "dm_pvalue_linear", "pt_pvalue", "n_test", "folds", "skill_mean", "skill_std",
-           "skill_min", "folds_beating_persistence", "folds_beating_linear", "epochs", "train_seconds")
+           "skill_min", "folds_beating_persistence", "folds_beating_linear", "val_crps", "climatology_val_crps",
+           "test_crps", "climatology_crps", "garch_crps", "crps_skill", "crps_skill_garch", "dm_pvalue_crps_garch",
+           "dm_pvalue_crps_climatology", "test_coverage_50", "test_coverage_80", "test_coverage_90",
+           "garch_coverage_90", "test_width_80", "test_width_90", "garch_width_90", "test_interval_score_90",
+           "epochs", "train_seconds")
 # The columns of summary.md (those a job has), and those averaged over seeds.
 SHOWN = ("objective", "val_rmse", "linear_val_rmse", "in_mcs", "test_rmse", "persistence_rmse", "skill",
          "linear_rmse", "linear_skill", "dm_pvalue_persistence", "dm_pvalue_linear", "folds_beating_persistence",
-         "folds_beating_linear", "epochs", "train_seconds")
-AVERAGED = ("objective", "val_rmse", "test_rmse", "skill", "linear_skill", "epochs", "train_seconds")
-# What a sweep minimizes: a backtest's objective, else a train job's val_rmse.
+         "folds_beating_linear", "val_crps", "test_crps", "crps_skill_garch", "dm_pvalue_crps_garch",
+         "test_coverage_90", "test_width_90", "epochs", "train_seconds")
+AVERAGED = ("objective", "val_rmse", "test_rmse", "skill", "linear_skill", "val_crps", "test_crps", "crps_skill_garch",
+            "test_coverage_90", "test_width_90", "epochs", "train_seconds")
+# What a sweep minimizes: the objective (a backtest's, or a distribution run's CRPS relative to
+# climatology's), else a train job's val_rmse.
 RANKED_BY = ("objective", "val_rmse")
 
 

@@ -36,7 +36,8 @@ def load_best_weights(module: L.LightningModule, checkpoint: ModelCheckpoint | N
 
 def check_finite(metrics: dict) -> None:
     """A diverged fit (NaN or infinite loss) is a failed run, not a result to rank."""
-    bad = {key: metrics[key] for key in ("val_rmse", "test_rmse") if not math.isfinite(metrics[key])}
+    bad = {key: metrics[key] for key in ("val_rmse", "test_rmse", "val_crps", "test_crps")
+           if key in metrics and not math.isfinite(metrics[key])}
     if bad:
         found = ", ".join(f"{key}={value}" for key, value in bad.items())
         raise StockrnnError(f"training diverged: {found}; try a lower model.optimizer.lr or "
@@ -93,12 +94,13 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
 
 @command("train")
 def main(cfg: DictConfig) -> float | None:
-    """Returns the objective a sweeper minimizes, val_rmse. A sweep job that fails leaves
+    """Returns the objective a sweeper minimizes: val_rmse, or with a distribution the `objective`
+    (validation CRPS relative to climatology's). A sweep job that fails leaves
     error.json and returns None: the Optuna sweeper records None as a failed trial and goes on,
     while a NaN crashes hydra-optuna-sweeper 1.3 (hydra issue 2237)."""
     with user_errors_exit(), sweep_job_failures_recorded():
         metrics, _ = train(cfg)
-        return metrics["val_rmse"]
+        return metrics.get("objective", metrics["val_rmse"])
     return None
 
 

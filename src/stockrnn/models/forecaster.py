@@ -1,17 +1,17 @@
-"""The LightningModule: MSE on scaled targets, several minibatch updates per Lightning step,
-epoch-level logging, optimizer and scheduler from config."""
+"""The LightningModule: MSE (or a distribution's loss) on scaled targets, several minibatch updates
+per Lightning step, epoch-level logging, optimizer and scheduler from config."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import lightning as L
 import torch
-from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from stockrnn.data.targets import TargetCodec
 from stockrnn.errors import TrainingDiverged
+from stockrnn.models.distributions import DEFAULT_QUANTILES, forecast_kind, has_quantiles, pinball
 from stockrnn.models.network import RecurrentNetwork
 
 
@@ -20,18 +20,21 @@ class Forecaster(L.LightningModule):
                  num_layers: int = 1, dropout: float = 0.0, bidirectional: bool = False,
                  nonlinearity: str = "tanh", target_codec: dict | None = None,
                  gradient_clip_val: float | None = None, gradient_clip_algorithm: str = "norm",
-                 optimizer: Callable | None = None, scheduler: Callable | None = None):
+                 optimizer: Callable | None = None, scheduler: Callable | None = None,
+                 distribution: str = "none", quantiles: Sequence[float] = DEFAULT_QUANTILES,
+                 calibration: str = "none"):
         super().__init__()
         # Plain numbers only: a checkpoint rebuilds the network from these, without pickled objects.
         # logger=False: the resolved run config is logged once, with the final metrics.
         self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
+        # What the outputs mean and the loss; calibration is applied at evaluation (calibration.py).
+        self.kind = forecast_kind(distribution, quantiles)
         self.network = RecurrentNetwork(n_features, horizon, cell, hidden_size, num_layers, dropout,
-                                        bidirectional, nonlinearity)
+                                        bidirectional, nonlinearity, self.kind.outputs_per_step)
         # Decodes outputs to prices for val/rmse; the identity when the module is used bare.
         self.codec = TargetCodec(**(target_codec or {"transform": "level", "offset": 0.0, "scale": 1.0}))
         self.optimizer_factory = optimizer or torch.optim.Adam
         self.scheduler_factory = scheduler
-        self.loss_fn = nn.MSELoss()
         # Lightning's fixed cost per step (hooks, loop bookkeeping, the optimizer closure) is most
         # of a small-batch epoch. A training "batch" is therefore a list of minibatches (see
         # data.batches_per_step), each still one optimizer step: the same updates in the same
@@ -41,7 +44,8 @@ class Forecaster(L.LightningModule):
         # Losses are summed on the device and logged once per epoch: per-step self.log is the
         # other large fixed cost (see the performance notes).
         self._train_sum, self._train_batches = torch.zeros(()), 0
-        self._val_sums, self._val_count = torch.zeros(2), 0  # squared errors: scaled, in prices
+        # Summed over the epoch's targets: the loss, squared price errors, price CRPS (distributions).
+        self._val_sums, self._val_count = torch.zeros(3), 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.network(x)
@@ -50,7 +54,7 @@ class Forecaster(L.LightningModule):
         optimizer = self.optimizers()
         clip = self.hparams.gradient_clip_val
         for x, y, _ in minibatches:
-            loss = self.loss_fn(self(x), y)
+            loss = self.kind.loss(self(x), y)
             optimizer.zero_grad()
             self.manual_backward(loss)
             if clip:
@@ -85,21 +89,31 @@ class Forecaster(L.LightningModule):
 
     def validation_step(self, batch, batch_idx) -> None:
         x, y, anchor = batch
-        predicted = self(x)
-        price_error = self.codec.decode(predicted, anchor) - self.codec.decode(y, anchor)
-        sums = torch.stack([(predicted - y).pow(2).sum(), price_error.pow(2).sum()]).detach()
+        outputs = self(x)
+        actual = self.codec.decode(y, anchor)
+        price_error = self.codec.decode(self.kind.point(outputs), anchor) - actual
+        crps = self.price_crps(outputs, actual, anchor) if has_quantiles(self.kind) else torch.zeros(())
+        sums = torch.stack([self.kind.loss(outputs, y) * y.numel(), price_error.pow(2).sum(), crps]).detach()
         self._val_sums = self._val_sums.to(sums.device) + sums
         self._val_count += y.numel()
 
+    def price_crps(self, outputs: torch.Tensor, actual: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
+        """Summed CRPS in price units of the quantiles at the configured levels: twice the mean pinball
+        loss over the levels (scoringrules' crps_quantile, which the final val_crps uses)."""
+        quantiles = self.codec.decode(self.kind.quantiles(outputs), anchor[:, None])
+        return 2 * pinball(actual, quantiles, self.kind.levels).mean(dim=-1).sum()
+
     def on_validation_epoch_end(self) -> None:
         if self._val_count:
-            scaled_sse, price_sse = self._val_sums / self._val_count
+            loss, price_sse, crps = self._val_sums / self._val_count
             if not self.trainer.sanity_checking:
-                self._stop_if_diverged(scaled_sse, "validation")
-            self.log("val/loss", scaled_sse, sync_dist=True)
+                self._stop_if_diverged(loss, "validation")
+            self.log("val/loss", loss, sync_dist=True)
             self.log("val/rmse", price_sse.sqrt(), sync_dist=True, prog_bar=True)
+            if has_quantiles(self.kind):
+                self.log("val/crps", crps, sync_dist=True, prog_bar=True)
             self._epoch_is_the_step()
-        self._val_sums, self._val_count = torch.zeros(2, device=self.device), 0
+        self._val_sums, self._val_count = torch.zeros(3, device=self.device), 0
 
     def _epoch_is_the_step(self) -> None:
         """Loggers put this epoch's metrics at x = epoch (0-based), not at the optimizer step: Lightning

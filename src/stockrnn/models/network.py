@@ -1,4 +1,5 @@
-"""One recurrent network for every cell: RNN, LSTM or GRU, one- or bidirectional, linear head."""
+"""One recurrent network for every cell: RNN, LSTM or GRU, one- or bidirectional, linear head
+(one output per step for a point forecast, several for a distribution: see distributions.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ CELLS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 
 
 class RecurrentNetwork(nn.Module):
-    """(batch, n_steps, n_features) -> (batch, horizon)."""
+    """(batch, n_steps, n_features) -> (batch, horizon), or (batch, horizon, outputs_per_step)."""
 
     def __init__(self, n_features: int, horizon: int = 1, cell: str = "lstm", hidden_size: int = 64,
                  num_layers: int = 1, dropout: float = 0.0, bidirectional: bool = False,
-                 nonlinearity: str = "tanh"):
+                 nonlinearity: str = "tanh", outputs_per_step: int = 1):
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"model.cell='{cell}' is not known; expected one of {', '.join(CELLS)}")
@@ -28,7 +29,8 @@ class RecurrentNetwork(nn.Module):
         # The same rate on the last layer's output, before the head: without it a one-layer
         # network would ignore model.dropout, the search space's regulariser included.
         self.head_dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(self.directions * hidden_size, horizon)
+        self.horizon, self.outputs_per_step = horizon, outputs_per_step
+        self.head = nn.Linear(self.directions * hidden_size, horizon * outputs_per_step)
 
     def final_states(self, x: torch.Tensor) -> torch.Tensor:
         """Last layer's final state of each direction, concatenated: (batch, directions * hidden).
@@ -42,4 +44,7 @@ class RecurrentNetwork(nn.Module):
         return last_layer.transpose(0, 1).reshape(x.shape[0], -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.head_dropout(self.final_states(x)))
+        outputs = self.head(self.head_dropout(self.final_states(x)))
+        if self.outputs_per_step == 1:
+            return outputs
+        return outputs.reshape(x.shape[0], self.horizon, self.outputs_per_step)

@@ -12,8 +12,11 @@ from omegaconf import DictConfig, OmegaConf
 from stockrnn.data.prices import DECIMALS, FILLS, SEPARATORS
 from stockrnn.data.scaling import SCALERS
 from stockrnn.data.splits import date_bound
+from stockrnn.calibration import CALIBRATIONS
 from stockrnn.data.targets import TRANSFORMS
 from stockrnn.errors import StockrnnError
+from stockrnn.interval_scores import LEVELS
+from stockrnn.models.distributions import DISTRIBUTIONS
 from stockrnn.models.network import CELLS
 
 # conf/ sits at the repository root, beside src/ (an editable install, as the Makefile does).
@@ -53,7 +56,14 @@ def slurm_gpus(accelerator, devices) -> int | None:
     return count if count > 0 else None
 
 
+def validation_monitor(distribution: str) -> str:
+    """What picks the best checkpoint and stops early: the point forecast's val/rmse, or for a
+    distribution its CRPS (val/crps), so the intervals are chosen and not only their median."""
+    return "val/rmse" if distribution in (None, "none") else "val/crps"
+
+
 OmegaConf.register_new_resolver("stockrnn.run_name", run_name, replace=True)
+OmegaConf.register_new_resolver("stockrnn.validation_monitor", validation_monitor, replace=True)
 OmegaConf.register_new_resolver("stockrnn.slurm_gpus", slurm_gpus, replace=True)
 # conf/hydra/launcher/submitit_slurm.yaml shares its name with the plugin's schema on purpose:
 # `hydra/launcher=submitit_slurm` keeps working with our cluster defaults. Hydra 1.3 validates it
@@ -138,6 +148,32 @@ def check_data_settings(data: Mapping, split_bounds: bool = True) -> None:
                             f"data.train_end ({data.get('train_end')})")
 
 
+def check_distribution_settings(model: Mapping) -> None:
+    """model.distribution, model.quantiles and model.calibration, before any data is read."""
+    distribution = model.get("distribution", "none")
+    _one_of(distribution, "model.distribution", DISTRIBUTIONS)
+    _one_of(model.get("calibration", "none"), "model.calibration", CALIBRATIONS)
+    if model.get("calibration", "none") != "none" and distribution == "none":
+        raise StockrnnError(f"model.calibration={model.get('calibration')} calibrates intervals, and a point "
+                            "forecast has none: set model.distribution=quantile or normal")
+    levels = model.get("quantiles")
+    if distribution == "none" or levels is None:
+        return
+    shown = f"model.quantiles={levels}"
+    levels = [] if isinstance(levels, (str, int, float)) else list(levels)
+    if not levels or not all(isinstance(level, (int, float)) and not isinstance(level, bool) for level in levels):
+        raise StockrnnError(f"{shown}: expected a list of numbers, e.g. [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95]")
+    outside = [level for level in levels if not 0 < level < 1]
+    if outside:
+        raise StockrnnError(f"{shown}: {outside[0]} is not a probability strictly between 0 and 1")
+    if any(b <= a for a, b in zip(levels, levels[1:])):
+        raise StockrnnError(f"{shown}: expected increasing levels without duplicates")
+    missing = [level for level in LEVELS if level not in levels]
+    if missing:
+        raise StockrnnError(f"{shown} lacks {missing}: the interval metrics read the levels "
+                            f"{list(LEVELS)} (more may be added)")
+
+
 def check_config(cfg: DictConfig, split_bounds: bool = True) -> None:
     """Reject impossible values once, where the config is read, with the key and what was expected.
     split_bounds=False leaves out data.train_end and data.test_start, which a backtest's folds set."""
@@ -147,6 +183,7 @@ def check_config(cfg: DictConfig, split_bounds: bool = True) -> None:
         _positive_int(model.get(key), f"model.{key}")
     _in_range(model.dropout, "model.dropout", 0.0, 1.0, closed_low=True)
     _one_of(model.cell, "model.cell", CELLS)
+    check_distribution_settings(model)
     # The module steps its own minibatches (manual optimization), which Lightning refuses to
     # combine with its automatic clipping and accumulation: point at what works instead.
     trainer = cfg.get("trainer") or {}

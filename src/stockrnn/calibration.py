@@ -1,0 +1,47 @@
+"""model.calibration=conformal: conformalised quantile regression fit on the validation windows.
+
+Each quantile level is shifted on its own (the asymmetric form of Romano, Patterson and Candes,
+2019): a level below the median moves down by the finite-sample (1 - level) quantile of how far
+the validation targets fell below it, a level above moves up by the level quantile of how far they
+rose above it. On exchangeable data that gives each central interval at least its nominal coverage;
+a price series is not exchangeable (volatility clusters, regimes change), so on test it is a
+correction of the validation period's bias, not a guarantee. The median, the point forecast, stays.
+Fit on validation only, never on test; the shifts are in the scaled target's space, per step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+CALIBRATIONS = ("none", "conformal")
+
+
+def conformal_offsets(quantiles: np.ndarray, targets: np.ndarray, levels: Sequence[float]) -> np.ndarray:
+    """Shift per step and level, (horizon, levels), from validation quantiles (windows, horizon,
+    levels) and targets (windows, horizon), both in the scaled target's space."""
+    n = len(targets)
+    offsets = np.zeros(quantiles.shape[1:])
+    for k, level in enumerate(levels):
+        if level == 0.5:
+            continue
+        below = level < 0.5
+        # How far the targets lie outside this quantile, on the side it bounds (negative: inside).
+        scores = quantiles[..., k] - targets if below else targets - quantiles[..., k]
+        rank = min(1.0, math.ceil((n + 1) * (1 - level if below else level)) / n)
+        shift = np.quantile(scores, rank, axis=0, method="higher")
+        offsets[:, k] = -shift if below else shift
+    return offsets
+
+
+def calibrate(quantiles: np.ndarray, offsets: np.ndarray, levels: Sequence[float]) -> np.ndarray:
+    """Quantiles shifted by `offsets`. Levels shift independently, so two neighbours could swap;
+    each level is kept at least as far from the median as the one inside it, which keeps the order
+    and only widens outer intervals."""
+    shifted = quantiles + offsets
+    median = list(levels).index(0.5)
+    lower = np.flip(np.minimum.accumulate(np.flip(shifted[..., :median + 1], -1), axis=-1), -1)
+    upper = np.maximum.accumulate(shifted[..., median:], axis=-1)
+    return np.concatenate([lower, upper[..., 1:]], axis=-1)

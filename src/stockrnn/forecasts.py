@@ -1,0 +1,73 @@
+"""One split's forecasts in price units (the network's, the baselines', a distribution's quantiles),
+and the network's raw outputs they are decoded from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from stockrnn.metrics import persistence_forecast
+from stockrnn.models.forecaster import Forecaster
+
+
+@dataclass(frozen=True)
+class Forecasts:
+    """One split's targets and every forecaster's forecasts of them, in price units."""
+
+    dates: np.ndarray  # windows x horizon
+    actual: np.ndarray  # windows x horizon
+    predicted: np.ndarray
+    linear: np.ndarray
+    last_known: np.ndarray  # windows: the value persistence repeats
+    # With model.distribution: the network's quantiles at `levels` (windows x horizon x levels) and
+    # the distribution baselines' (climatology, garch) on the same targets.
+    quantiles: np.ndarray | None = None
+    baselines: dict[str, np.ndarray] = field(default_factory=dict)
+    levels: tuple[float, ...] = ()
+
+    @property
+    def persistence(self) -> np.ndarray:
+        return persistence_forecast(self.last_known, self.actual.shape[1])
+
+    def table(self) -> pd.DataFrame:
+        """One row per target; with horizon > 1 a `horizon` column gives the target's step
+        (1 = the day after the last known value) and `date` is the target's own date."""
+        horizon = self.actual.shape[1]
+        table = pd.DataFrame({
+            "date": pd.DatetimeIndex(self.dates.ravel()).strftime("%Y-%m-%d"),
+            "horizon": np.tile(np.arange(1, horizon + 1), len(self.dates)),
+            "actual": self.actual.ravel(), "predicted": self.predicted.ravel(),
+            "persistence": self.persistence.ravel(), "linear": self.linear.ravel(),
+        })
+        if self.quantiles is not None:  # q0.05 ...; each baseline's 90% interval
+            for k, level in enumerate(self.levels):
+                table[f"q{level:g}"] = self.quantiles[..., k].ravel()
+            low, high = self.levels.index(0.05), self.levels.index(0.95)
+            for name, quantiles in self.baselines.items():
+                table[f"{name}_lo90"], table[f"{name}_hi90"] = (quantiles[..., low].ravel(),
+                                                                quantiles[..., high].ravel())
+        return table if horizon > 1 else table.drop(columns="horizon")
+
+    @classmethod
+    def concat(cls, parts: list["Forecasts"]) -> "Forecasts":
+        """Several splits' forecasts as one (a backtest's folds, pooled)."""
+        first = parts[0]
+        joined = {name: np.concatenate([getattr(part, name) for part in parts])
+                  for name in ("dates", "actual", "predicted", "linear", "last_known")}
+        if first.quantiles is not None:
+            joined["quantiles"] = np.concatenate([part.quantiles for part in parts])
+            joined["baselines"] = {name: np.concatenate([part.baselines[name] for part in parts])
+                                   for name in first.baselines}
+        return cls(**joined, levels=first.levels)
+
+
+
+@torch.no_grad()
+def network_outputs(module: Forecaster, loader) -> torch.Tensor:
+    """The network's raw outputs (scaled; a point or a distribution's parameters per step) for
+    every window of `loader`, in its (time) order, in float64 on the CPU."""
+    module.eval()
+    return torch.cat([module(x.to(module.device)).cpu() for x, *_ in loader]).double()
