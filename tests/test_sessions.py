@@ -75,9 +75,9 @@ def test_an_unknown_exchange_code_stops_train_with_one_line_before_any_data(tmp_
                         "data.path=/nonexistent/prices.csv", "data.train_end=2019", "data.test_start=2020",
                         "data.calendar=XNYZ")
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
-    assert result.stderr.splitlines() == [
+    assert result.stderr.splitlines() == [(
         "stockrnn: error: data.calendar='XNYZ': not an exchange calendar; expected a code such as XNYS "
         "(New York), XNAS (Nasdaq), XLON (London), XETR (Xetra), XTKS (Tokyo), XHKG (Hong Kong), or weekdays "
         "for Monday to Friday (every code: python -c 'import exchange_calendars; "
-        "print(exchange_calendars.get_calendar_names())')"]
+        "print(exchange_calendars.get_calendar_names())')")]
     assert sorted(p.name for p in run_dir.iterdir()) == [".hydra", "train.log"]  # Hydra's own, no results
