@@ -1,8 +1,11 @@
-"""predict: the next trading days, values from the stored scalers, clear errors for a wrong CSV."""
+"""predict: the next exchange sessions, values from the stored scalers, clear errors for a wrong CSV."""
+
+import logging
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from arch.data import sp500 as arch_sp500
 
 from stockrnn.data.scaling import Scaler
@@ -37,9 +40,73 @@ def test_forecast_covers_the_horizon_after_the_last_date(checkpoint):
     table, target = forecast(str(ckpt), str(csv))
     assert target == "High" and list(table.columns) == ["date", "step", "forecast"]
     assert table["step"].tolist() == [1, 2, 3]
-    last = pd.read_csv(csv)["Date"].iloc[-1]
-    assert table["date"].tolist() == [d.strftime("%Y-%m-%d") for d in next_trading_days(pd.Timestamp(last), 3)]
+    assert pd.read_csv(csv)["Date"].iloc[-1] == "2017-04-19"  # a Wednesday; no holiday in the next days
+    assert table["date"].tolist() == ["2017-04-20", "2017-04-21", "2017-04-24"]
     assert table["forecast"].between(0, 1000).all()
+
+
+def with_last_date(csv, last: str, tmp_path) -> str:
+    """The checkpoint's CSV with its rows moved to the weekdays ending on `last`."""
+    frame = pd.read_csv(csv)
+    frame["Date"] = pd.bdate_range(end=last, periods=len(frame)).strftime("%Y-%m-%d")
+    path = tmp_path / f"until_{last}.csv"
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+def test_predict_writes_the_exchange_sessions_after_the_last_date(checkpoint, tmp_path):
+    ckpt, csv = checkpoint
+    before_thanksgiving = with_last_date(csv, "2021-11-24", tmp_path)
+    result = run_module("stockrnn.predict", f"hydra.run.dir={tmp_path / 'run'}", f"ckpt_path={ckpt}",
+                        f"data.path={before_thanksgiving}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    written = pd.read_csv(tmp_path / "run/forecast.csv")
+    assert written["date"].tolist() == ["2021-11-26", "2021-11-29", "2021-11-30"]  # the checkpoint's XNYS
+    assert "2021-11-26" in result.stdout and "2021-11-25" not in result.stdout  # the printed table
+    weekdays, _ = forecast(str(ckpt), before_thanksgiving, "weekdays")
+    assert weekdays["date"].tolist() == ["2021-11-25", "2021-11-26", "2021-11-29"]
+    london, _ = forecast(str(ckpt), with_last_date(csv, "2021-12-23", tmp_path), "XLON")
+    assert london["date"].tolist() == ["2021-12-24", "2021-12-29", "2021-12-30"]
+    pd.testing.assert_series_equal(weekdays["forecast"], written["forecast"], atol=1e-6)  # only dates change
+
+
+def test_a_last_date_that_is_not_a_session_is_named(checkpoint, tmp_path, caplog):
+    ckpt, csv = checkpoint
+    frame = pd.read_csv(csv)
+    saturday = pd.concat([frame, frame.tail(1).assign(Date="2017-04-22")])  # after Friday 2017-04-21
+    path = tmp_path / "saturday.csv"
+    saturday.to_csv(path, index=False)
+    with caplog.at_level(logging.WARNING, logger="stockrnn"):
+        table, _ = forecast(str(ckpt), str(path))
+    assert table["date"].tolist() == ["2017-04-24", "2017-04-25", "2017-04-26"]
+    [warning] = [r.getMessage() for r in caplog.records if "session" in r.getMessage()]
+    assert warning.startswith(f"{path}: its last date, 2017-04-22, is not a session of XNYS")
+
+
+def test_an_unknown_exchange_code_stops_predict_with_one_line(checkpoint, tmp_path):
+    ckpt, _ = checkpoint
+    result = run_module("stockrnn.predict", f"hydra.run.dir={tmp_path / 'run'}", f"ckpt_path={ckpt}",
+                        "data.calendar=NYSX")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    [line] = result.stderr.splitlines()
+    assert line.startswith("stockrnn: error: data.calendar='NYSX': not an exchange calendar; expected a code "
+                           "such as XNYS (New York)") and "exchange_calendars.get_calendar_names()" in line
+    assert not (tmp_path / "run/forecast.csv").exists()
+
+
+def test_a_checkpoint_from_before_data_calendar_gets_new_york_sessions_and_says_so(checkpoint, tmp_path,
+                                                                                    caplog):
+    ckpt, csv = checkpoint
+    stored = torch.load(ckpt, map_location="cpu", weights_only=True)
+    stored["datamodule_hyper_parameters"].pop("calendar")
+    old = tmp_path / "old.ckpt"
+    torch.save(stored, old)
+    with caplog.at_level(logging.WARNING, logger="stockrnn"):
+        table, _ = forecast(str(old), with_last_date(csv, "2021-12-23", tmp_path))
+    assert table["date"].tolist() == ["2021-12-27", "2021-12-28", "2021-12-29"]
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning == (f"{old}: written before data.calendar existed; its forecast dates are XNYS sessions: "
+                       "set data.calendar to the series' exchange code, or weekdays, if it trades otherwise")
 
 
 def test_forecast_uses_the_stored_scalers_not_the_new_files_history(checkpoint, tmp_path):

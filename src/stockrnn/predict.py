@@ -1,4 +1,4 @@
-"""Forecast the trading days after a CSV's last date with a trained checkpoint: forecast.csv, with
+"""Forecast the trading sessions after a CSV's last date with a trained checkpoint: forecast.csv, with
 the intervals of a checkpoint that forecasts a distribution."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from stockrnn.checkpoints import datamodule_for, load_checkpoint
 from stockrnn.data.datamodule import StockDataModule
 from stockrnn.data.features import check_finite
 from stockrnn.data.scaling import TRAINED_BOUNDS
+from stockrnn.data.sessions import next_trading_days
 from stockrnn.distribution_evaluation import calibration_offsets, levels_of, price_quantiles
 from stockrnn.errors import StockrnnError
 from stockrnn.models.distributions import has_quantiles
@@ -26,17 +27,18 @@ from stockrnn.utils.entry import user_errors_exit
 log = logging.getLogger(__name__)
 
 
-def next_trading_days(last: pd.Timestamp, count: int) -> pd.DatetimeIndex:
-    """Weekdays after `last`; exchange holidays are not known here."""
-    return pd.bdate_range(last.normalize() + pd.Timedelta(days=1), periods=count)
-
-
 @torch.no_grad()
-def forecast(ckpt_path: str, data_path: str | None) -> tuple[pd.DataFrame, str]:
+def forecast(ckpt_path: str, data_path: str | None, calendar: str | None = None) -> tuple[pd.DataFrame, str]:
     """The forecast table (date, step, forecast in price units) and the target's name. The
-    checkpoint's scalers are used as stored: the CSV only supplies the last n_steps days."""
+    checkpoint's scalers are used as stored: the CSV only supplies the last n_steps days.
+    calendar: whose sessions the dates are; None keeps the checkpoint's."""
     restored = load_checkpoint(ckpt_path)
-    datamodule = datamodule_for(restored, {"path": data_path})
+    datamodule = datamodule_for(restored, {"path": data_path, "calendar": calendar})
+    if calendar is None and "calendar" not in restored.data_settings:
+        # Every series stockrnn shipped then was a US exchange's: XNYS is right for those, not for all.
+        log.warning("%s: written before data.calendar existed; its forecast dates are %s sessions: set "
+                    "data.calendar to the series' exchange code, or weekdays, if it trades otherwise",
+                    ckpt_path, datamodule.calendar)
     frame = datamodule.model_columns(datamodule.read_raw())
     n_steps = datamodule.n_steps
     if len(frame) < n_steps:
@@ -49,8 +51,9 @@ def forecast(ckpt_path: str, data_path: str | None) -> tuple[pd.DataFrame, str]:
     last_known = frame[datamodule.target].to_numpy()[-1:]
     outputs = module(window).double()
     prices = datamodule.to_price(module.kind.point(outputs).numpy(), last_known)[0]
-    table = pd.DataFrame({"date": next_trading_days(frame.index[-1], len(prices)).strftime("%Y-%m-%d"),
-                          "step": np.arange(1, len(prices) + 1), "forecast": prices})
+    dates = next_trading_days(frame.index[-1], len(prices), datamodule.calendar, datamodule.source)
+    table = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "step": np.arange(1, len(prices) + 1),
+                          "forecast": prices})
     if has_quantiles(module.kind):
         quantiles = price_quantiles(module, datamodule, outputs, last_known, checkpoint_calibration(module, datamodule))
         for k, level in enumerate(levels_of(module)):
@@ -99,7 +102,7 @@ def print_forecast(table: pd.DataFrame, target: str, output_dir: Path) -> None:
 def main(cfg: DictConfig) -> None:
     with user_errors_exit():
         output_dir = Path(cfg.paths.output_dir)
-        table, target = forecast(cfg.ckpt_path, cfg.data.path)
+        table, target = forecast(cfg.ckpt_path, cfg.data.path, cfg.data.calendar)
         table.to_csv(output_dir / "forecast.csv", index=False, float_format="%.6f")
         print_forecast(table, target, output_dir)
 

@@ -34,7 +34,8 @@ class StockDataModule(L.LightningDataModule):
                  batch_size: int = 32, batches_per_step: int = 16, scaler: str = "minmax",
                  transform: str = "level", shuffle_train: bool = True,
                  path: str | None = None, embedded: str | None = None, date_column: str = "Date",
-                 fill: str | None = None, sep: str | None = None, decimal: str | None = None):
+                 fill: str | None = None, sep: str | None = None, decimal: str | None = None,
+                 calendar: str | None = "XNYS"):
         super().__init__()
         self.save_hyperparameters()  # stored in checkpoints: eval and predict rebuild the data from it
         if path is None and embedded is None:
@@ -47,6 +48,7 @@ class StockDataModule(L.LightningDataModule):
         self.batch_size, self.batches_per_step = batch_size, batches_per_step
         self.scaler_kind, self.transform, self.shuffle_train = scaler, transform, shuffle_train
         self.fill, self.sep, self.decimal = fill, sep, decimal
+        self.calendar = calendar  # whose sessions predict's forecast dates are (stockrnn.data.sessions)
         # Set by load_state_dict when evaluating a checkpoint: then the stored scalers are used.
         self.feature_scaler: Scaler | None = None
         self.target_codec: TargetCodec | None = None

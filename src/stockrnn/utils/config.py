@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockrnn.data.prices import DECIMALS, FILLS, SEPARATORS
 from stockrnn.data.scaling import SCALERS
+from stockrnn.data.sessions import check_calendar
 from stockrnn.data.splits import date_bound
 from stockrnn.calibration import CALIBRATIONS
 from stockrnn.data.targets import TRANSFORMS
@@ -116,6 +117,7 @@ def check_data_settings(data: Mapping, split_bounds: bool = True) -> None:
     if data.get("fill") is not None:
         _one_of(data.get("fill"), "data.fill", FILLS)
     _one_of(data.get("transform", "level"), "data.transform", TRANSFORMS)
+    check_calendar(data.get("calendar"))
     for key, allowed in (("sep", SEPARATORS), ("decimal", DECIMALS)):
         if data.get(key) is not None and data.get(key) not in allowed:  # quoted: a tab shows as '\t'
             raise StockrnnError(f"data.{key}={data.get(key)!r}: expected one of "
