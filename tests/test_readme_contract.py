@@ -62,7 +62,9 @@ def leaf_keys(node: dict, prefix: str = "") -> set[str]:
         if str(key).startswith("_"):
             continue
         name = f"{prefix}{key}"
-        settings = {k: v for k, v in value.items() if not str(k).startswith("_")} if isinstance(value, dict) else None
+        settings = None
+        if isinstance(value, dict):
+            settings = {k: v for k, v in value.items() if not str(k).startswith("_")}
         keys |= leaf_keys(settings, f"{name}.") if settings else {name}
     return keys
 
@@ -99,7 +101,8 @@ def all_group_options() -> set[str]:
     options = {f"{group}={option}" for group, names in conf_groups().items() for option in names}
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
-        options |= {f"{group}={option}" for group in PLUGIN_GROUPS for option in loader.get_group_options(group)}
+        for group in PLUGIN_GROUPS:
+            options |= {f"{group}={option}" for option in loader.get_group_options(group)}
     return options - HYDRA_INTERNAL_OPTIONS
 
 
@@ -172,7 +175,8 @@ def runs(tmp_path_factory):
     table, _ = forecast(str(root / "run" / "checkpoints" / "best.ckpt"), None)
     sweep = root / "sweep"
     for job, seed in enumerate((0, 1)):
-        shutil.copytree(root / "run", sweep / str(job), ignore=shutil.ignore_patterns("checkpoints", "tensorboard"))
+        shutil.copytree(root / "run", sweep / str(job),
+                        ignore=shutil.ignore_patterns("checkpoints", "tensorboard"))
         (sweep / str(job) / ".hydra").mkdir()
         (sweep / str(job) / ".hydra" / "overrides.yaml").write_text(f"- seed={seed}\n")
     # Two seeds never forecast exactly alike (and identical losses break arch's MCS): job 1 a little off.
