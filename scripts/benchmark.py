@@ -1,4 +1,5 @@
-"""Benchmarks: the project's fit against a hand-written PyTorch loop, windowing at scale, the
+"""Benchmarks: the project's fit against a hand-written PyTorch loop, a distribution head's fit
+against the point head's, windowing at scale, the
 linear and distribution baselines' cost, the default run on busy cores, a backtest's overhead over
 its folds' fits, sweeps.
 
@@ -55,12 +56,12 @@ def data_overrides() -> tuple[list[str], str]:
     return ["data.n_steps=3"], "embedded msft"  # the tutorial's CSV is absent: the default series
 
 
-def project_fit(model: str, setting: dict, epochs: int, accelerator: str):
+def project_fit(model: str, setting: dict, epochs: int, accelerator: str, extra: tuple[str, ...] = ()):
     """A real `stockrnn.train` run with its default callbacks, progress bar and TensorBoard."""
     from stockrnn.train import train
 
     data, _ = data_overrides()
-    overrides = data + [
+    overrides = data + [*extra,
         f"model={model}", f"data.n_steps={setting['n_steps']}", f"data.batch_size={setting['batch_size']}",
         f"model.hidden_size={setting['hidden_size']}", f"model.num_layers={setting['num_layers']}",
         f"trainer.max_epochs={epochs}", f"trainer.accelerator={accelerator}",
@@ -127,6 +128,30 @@ def speed_rows(epochs: int, rounds: int, accelerator: str, settings=tuple(SETTIN
                          "device": accelerator, **setting, "epochs": epochs * rounds,
                          "project_s_per_epoch": round(project_s, 4), "plain_s_per_epoch": round(plain_s, 4),
                          "ratio": round(project_s / plain_s, 3), "target_ratio": TARGET_RATIO[setting_name]})
+            print(f"  {rows[-1]['name']}: ratio {rows[-1]['ratio']}", file=sys.stderr)
+    return rows
+
+
+def head_rows(epochs: int, rounds: int, accelerator: str, settings=tuple(SETTINGS),
+              heads=("quantile", "normal")) -> list[dict]:
+    """A distribution head's epoch against the point head's, LSTM, alternating fits as speed_rows
+    does: the wider head and its loss (pinball over 7 levels, or Gaussian likelihood) and the
+    per-epoch validation CRPS. Target: within 1.1x."""
+    _, data_name = data_overrides()
+    rows = []
+    for setting_name in settings:
+        setting = SETTINGS[setting_name]
+        for head in heads:
+            seconds = {"none": [], head: []}
+            for _ in range(rounds):
+                for distribution in seconds:
+                    objects = project_fit("lstm", setting, epochs, accelerator, (f"model.distribution={distribution}",))
+                    seconds[distribution] += objects["fit_timer"].epoch_seconds
+            point_s, head_s = statistics.median(seconds["none"]), statistics.median(seconds[head])
+            rows.append({"name": f"head/{setting_name}/{head}", "data": data_name, "device": accelerator,
+                         **setting, "epochs": epochs * rounds, "point_s_per_epoch": round(point_s, 4),
+                         "head_s_per_epoch": round(head_s, 4), "ratio": round(head_s / point_s, 3),
+                         "target_ratio": 1.1})
             print(f"  {rows[-1]['name']}: ratio {rows[-1]['ratio']}", file=sys.stderr)
     return rows
 
@@ -331,7 +356,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=10_000_000, help="series length for windowing")
     parser.add_argument("--busy-epochs", type=int, default=10, help="epochs per fit of the busy row")
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["speed", "windowing", "linear", "distribution", "busy", "sweep",
+                        choices=["speed", "heads", "windowing", "linear", "distribution", "busy", "sweep",
                                  "backtest"])
     parser.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
@@ -353,6 +378,8 @@ def main() -> None:
         rows.append(busy_row(args.busy_epochs))
     if "speed" not in args.skip:
         rows += speed_rows(args.epochs, args.rounds, args.accelerator, args.settings, args.models)
+    if "heads" not in args.skip:
+        rows += head_rows(args.epochs, args.rounds, args.accelerator, args.settings)
     if "backtest" not in args.skip:
         rows.append(backtest_row())
     if "sweep" not in args.skip:

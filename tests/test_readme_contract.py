@@ -163,15 +163,16 @@ def entries(directory: Path) -> set[str]:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """One short train run with horizon 2 (per-step metrics), a 2-fold backtest, its forecast
-    and a sweep summary over two seeds of the run: every file and metric they leave."""
+    """One short train run with horizon 2 (per-step metrics), a 2-fold backtest of a quantile
+    forecaster (the distribution metrics and columns), its forecast and a sweep summary over two
+    seeds of the run: every file and metric they leave."""
     root = tmp_path_factory.mktemp("contract")
     prices = root / "prices.csv"
     synthetic_prices().to_csv(prices, index=False)
     data = [f"data.path={prices}"]
     run_metrics, _ = train(compose_config([*QUICK, *data], root / "run"))
-    backtest_metrics, _ = backtest(compose_config([*QUICK, *FOLDS, *data], root / "backtest",
-                                               config_name="backtest"))
+    backtest_metrics, _ = backtest(compose_config([*QUICK, *FOLDS, *data, "model.distribution=quantile"],
+                                                  root / "backtest", config_name="backtest"))
     table, _ = forecast(str(root / "run" / "checkpoints" / "best.ckpt"), None)
     sweep = root / "sweep"
     for job, seed in enumerate((0, 1)):
@@ -187,7 +188,7 @@ def runs(tmp_path_factory):
 
 
 def test_every_metric_of_a_run_and_a_backtest_is_in_the_readme_reference(runs):
-    assert "test_rmse_step2" in runs["run"] and "objective" in runs["backtest"]
+    assert "test_rmse_step2" in runs["run"] and "garch_val_coverage_90" in runs["backtest"]
     written = json.loads((runs["root"] / "backtest" / "metrics.json").read_text())
     assert set(written) == set(runs["backtest"])
     assert undocumented(metric_names(runs["run"]) | metric_names(runs["backtest"]), reference()) == []
@@ -207,5 +208,5 @@ def test_every_column_of_the_prediction_files_is_in_the_readme_reference(runs):
     for table in (root / "run" / "predictions.csv", root / "backtest" / "predictions.csv"):
         columns |= set(table.read_text().splitlines()[0].split(","))
     columns |= set(runs["forecast"].columns)
-    assert {"horizon", "fold", "linear", "step"} <= columns
+    assert {"horizon", "fold", "linear", "step", "q0.25", "garch_hi90"} <= columns
     assert undocumented(columns, reference()) == []

@@ -230,3 +230,38 @@ def test_jobs_with_other_horizons_are_compared_on_the_targets_they_share(tmp_pat
     summary = write_summary(tmp_path)
     assert summary.mcs_days == 39  # step 1 of the two-step job against the one-step job's days
     assert dict(zip(summary.jobs["job"], summary.jobs["in_mcs"])) == {0: True, 1: False}
+
+
+def test_jobs_with_identical_validation_losses_are_one_candidate_of_the_set(tmp_path):
+    """Same seed, calibrated or not: the same point forecasts. arch's MCS cannot compare identical
+    columns; they enter once and share the verdict."""
+    rng = np.random.default_rng(3)
+    dates = pd.bdate_range("2020-01-01", periods=80).strftime("%Y-%m-%d")
+    actual = 100 + np.cumsum(rng.normal(size=80))
+    good, bad = actual + rng.normal(0, 0.5, 80), actual + rng.normal(0, 4.0, 80)
+    for job, predicted in enumerate([good, good, bad, bad]):
+        add_job(tmp_path, job, [f"model.calibration={'none' if job % 2 else 'conformal'}", f"seed={job // 2}"],
+                metrics(1.0 + job))
+        add_validation_predictions(tmp_path / str(job), actual, predicted, dates)
+    jobs = write_summary(tmp_path).jobs
+    assert dict(zip(jobs["job"], jobs["in_mcs"])) == {0: True, 1: True, 2: False, 3: False}
+
+
+def test_distribution_jobs_are_compared_by_their_validation_crps(tmp_path):
+    """Two jobs with the same median (the same squared errors) but intervals of different quality:
+    by squared error they are one candidate; by CRPS the badly calibrated one is out."""
+    rng = np.random.default_rng(4)
+    dates = pd.bdate_range("2020-01-01", periods=200).strftime("%Y-%m-%d")
+    actual = 100 + np.cumsum(rng.normal(size=200))
+    median = actual + rng.normal(0, 1.0, 200)
+    z = np.array([-1.645, -1.2816, -0.6745, 0.0, 0.6745, 1.2816, 1.645])
+    for job, spread in enumerate([1.0, 0.05]):
+        add_job(tmp_path, job, [f"model.quantiles_spread={spread}"], metrics(1.0))
+        add_validation_predictions(tmp_path / str(job), actual, median, dates)
+        table = pd.read_csv(tmp_path / str(job) / "val_predictions.csv")
+        for level, shift in zip(("0.05", "0.1", "0.25", "0.5", "0.75", "0.9", "0.95"), z):
+            table[f"q{level}"] = median + spread * shift
+        table.to_csv(tmp_path / str(job) / "val_predictions.csv", index=False)
+    summary = write_summary(tmp_path)
+    assert dict(zip(summary.jobs["job"], summary.jobs["in_mcs"])) == {0: True, 1: False}
+    assert "CRPS when every job forecast the same quantiles" in (tmp_path / "summary.md").read_text()

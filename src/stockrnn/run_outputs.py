@@ -220,8 +220,8 @@ def print_results(metrics: dict, output_dir: Path, title: str | None = None) -> 
 
 def interval_table(metrics: dict) -> Table:
     """A distribution run's test intervals beside the climatology and GARCH baselines'."""
-    table = Table(title="Test intervals (price units; coverage: share of actual values inside)")
-    for column in ("", "CRPS", "pinball", "cover 50%", "cover 80%", "cover 90%", "width 90%", "interval score 90%"):
+    table = Table(title="Test intervals (price units; cover: share of actual values inside; IS: interval score)")
+    for column in ("", "CRPS", "pinball", "cover 50", "cover 80", "cover 90", "width 90", "IS 90"):
         table.add_column(column, justify="right" if column else "left")
     for name, prefix in (("model", "test_"), ("climatology", "climatology_"), ("garch", "garch_")):
         table.add_row(name, *(f"{metrics[prefix + key]:.4f}" for key in ("crps", "pinball")),

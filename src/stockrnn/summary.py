@@ -171,9 +171,9 @@ def markdown(summary: Summary, sweep_dir: Path, limit: int | None = None) -> str
     shown = [m for m in SHOWN if m in summary.jobs]
     jobs = summary.jobs if limit is None else summary.jobs.head(limit)
     has_errors = bool(summary.jobs["error"].fillna("").astype(str).str.len().any())
-    mcs = (f"in_mcs: in the 90% Model Confidence Set of the finished jobs' squared validation errors on "
-           f"the {summary.mcs_days} validation targets they share (the jobs outside it are worse by more "
-           "than noise)." if summary.mcs_days else
+    mcs = (f"in_mcs: in the 90% Model Confidence Set of the finished jobs' validation losses (squared errors; "
+           f"CRPS when every job forecast the same quantiles) on the {summary.mcs_days} validation targets they "
+           "share (the jobs outside it are worse by more than noise)." if summary.mcs_days else
            "in_mcs: empty (fewer than two finished jobs with val_predictions.csv, fewer than 10 validation "
            "targets they share, or jobs on different series).")
     lines = [f"# Sweep {sweep_dir}", "", f"{summary.describe()}; sorted by {summary.ranked_by}.", "", mcs, "",
