@@ -208,3 +208,30 @@ def test_calibration_without_a_distribution_is_refused(tmp_path):
     result = run_module("stockrnn.train", "model.calibration=conformal", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "a point forecast has none: set model.distribution=quantile or normal" in result.stderr
+
+
+def garch_random_walk(days: int = 2600, seed: int = 0) -> pd.DataFrame:
+    """Log prices whose daily returns follow a known GARCH(1,1) with Gaussian noise: omega 5e-6,
+    alpha 0.1, beta 0.85 (unconditional daily volatility 1%)."""
+    rng = np.random.default_rng(seed)
+    omega, alpha, beta = 5e-6, 0.1, 0.85
+    variance, returns = omega / (1 - alpha - beta), np.empty(days)
+    for t in range(days):
+        returns[t] = np.sqrt(variance) * rng.standard_normal()
+        variance = omega + alpha * returns[t] ** 2 + beta * variance
+    dates = pd.bdate_range("2010-01-01", periods=days)
+    return pd.DataFrame({"Date": dates.strftime("%Y-%m-%d"), "High": 100 * np.exp(np.cumsum(returns))})
+
+
+def test_the_normal_head_covers_its_nominal_levels_on_a_garch_random_walk(tmp_path):
+    csv = tmp_path / "garch.csv"
+    garch_random_walk().to_csv(csv, index=False)
+    cfg = compose_config(["data=csv", f"data.path={csv}", "data.features=[High.log_return]", "data.target=High",
+                          "data.transform=log_return", "data.scaler=standard", "data.n_steps=20",
+                          "data.train_end=2017", "data.test_start=2018", "model=gru", "model.hidden_size=16",
+                          "model.distribution=normal", "model.optimizer.lr=0.003", "trainer=cpu",
+                          "trainer.max_epochs=20", "seed=0"], tmp_path / "run")
+    metrics, _ = train(cfg)
+    assert metrics["n_test"] > 400
+    for level, tolerance in ((50, 0.06), (80, 0.05), (90, 0.04)):
+        assert metrics[f"test_coverage_{level}"] == pytest.approx(level / 100, abs=tolerance), level
