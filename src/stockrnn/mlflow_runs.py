@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from filelock import FileLock
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class
 from lightning.pytorch.loggers import Logger, MLFlowLogger
@@ -49,10 +50,7 @@ class RunLogger(MLFlowLogger):
                  run_name: str | None = None, tags: dict | None = None, **kwargs):
         import_mlflow()
         if not tracking_uri:
-            store = Path(store_dir).resolve()
-            store.mkdir(parents=True, exist_ok=True)  # MLflow creates the database, not its folder
-            tracking_uri = f"sqlite:///{store / 'mlflow.db'}"
-            kwargs.setdefault("artifact_location", (store / "artifacts").as_uri())
+            tracking_uri = local_store(Path(store_dir).resolve(), experiment_name)
         tags = {"overrides": ",".join(job_overrides()), "run_dir": str(Path(run_dir).resolve()),
                 **(tags or {})}
         super().__init__(experiment_name=experiment_name, tracking_uri=tracking_uri,
@@ -72,6 +70,20 @@ class RunLogger(MLFlowLogger):
             if path.is_file():
                 self.experiment.log_artifact(self.run_id, str(path))
         self.finalize("success")
+
+
+def local_store(store: Path, experiment_name: str) -> str:
+    """The tracking URI of the SQLite store in `store`, with the experiment made there. Under a lock:
+    parallel sweep jobs (joblib) on a new store would each create its tables and the experiment."""
+    from mlflow.tracking import MlflowClient
+
+    store.mkdir(parents=True, exist_ok=True)  # MLflow creates the database, not its folder
+    tracking_uri = f"sqlite:///{store / 'mlflow.db'}"
+    with FileLock(store / "mlflow.db.lock"):
+        client = MlflowClient(tracking_uri)
+        if client.get_experiment_by_name(experiment_name) is None:
+            client.create_experiment(experiment_name, artifact_location=(store / "artifacts").as_uri())
+    return tracking_uri
 
 
 def job_overrides() -> list[str]:
