@@ -36,8 +36,9 @@ def compose_config(overrides: list[str], output_dir: Path, config_name: str = "t
     """The real config as the CLI composes it, writing into output_dir, quiet and quick."""
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         # No Hydra job here to name the run after: event files go straight into tensorboard/.
+        # An MLflow store (logger=mlflow) in the run directory, not outputs/ of the working directory.
         cfg = compose(config_name, overrides=[f"paths.output_dir={output_dir}", "paths.run_name=",
-                                              *overrides])
+                                              f"paths.mlflow_dir={output_dir}/mlruns", *overrides])
     if "callbacks" in cfg:
         with open_dict(cfg):
             cfg.callbacks.pop("progress_bar", None)

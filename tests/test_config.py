@@ -57,7 +57,7 @@ def test_every_trainer_config_instantiates(trainer, tmp_path):
 @pytest.mark.parametrize("logger", options("logger"))
 def test_every_logger_and_callback_config_instantiates(logger, tmp_path):
     cfg = compose_config([f"logger={logger}"], tmp_path)
-    assert len(instantiate_all(cfg.logger)) == (2 if logger == "many" else 1)
+    assert len(instantiate_all(cfg.logger)) == (3 if logger == "many" else 1)
     callbacks = instantiate_all(compose_config([], tmp_path).callbacks)
     for kind in (EarlyStopping, LearningRateMonitor, ModelCheckpoint):
         assert any(isinstance(cb, kind) for cb in callbacks), kind

@@ -18,11 +18,12 @@ from stockrnn.backtest_outputs import fold_row, pooled_metrics, print_backtest, 
 from stockrnn.errors import StockrnnError
 from stockrnn.evaluation import Evaluation
 from stockrnn.folds import Fold, check_folds, plan_folds
+from stockrnn.mlflow_runs import check_mlflow_installed, record_backtest, run_ids
 from stockrnn.run_outputs import refuse_finished_run_dir, run_hparams
 from stockrnn.train import train
 from stockrnn.utils.command import command
 from stockrnn.utils.config import check_config
-from stockrnn.utils.entry import sweep_job_failures_recorded, user_errors_exit
+from stockrnn.utils.entry import instantiate_all, sweep_job_failures_recorded, user_errors_exit
 
 log = logging.getLogger(__name__)
 FOLDS_DIR = "folds"
@@ -33,6 +34,7 @@ class FoldResult:
     fold: Fold
     row: dict  # its line of backtest.csv
     evaluation: Evaluation
+    mlflow_runs: list[str]  # the fold's MLflow runs (logger=mlflow), nested under the backtest's
 
 
 def fold_config(cfg: DictConfig, fold: Fold, output_dir: Path, init_weights: str | None) -> DictConfig:
@@ -59,6 +61,7 @@ def folds_of(cfg: DictConfig) -> list[Fold]:
 def backtest(cfg: DictConfig) -> tuple[dict, list[FoldResult]]:
     """Run every fold in this process (imports and set-up paid once); returns the pooled metrics."""
     check_config(cfg, split_bounds=False)  # each fold's bounds are checked as its train run starts
+    check_mlflow_installed(cfg.get("logger"))
     if cfg.get("ckpt_path"):
         raise StockrnnError(f"ckpt_path={cfg.ckpt_path}: a backtest is not resumed, it is run again; to start "
                             "every fold from a checkpoint's weights use init_weights, or backtest.warm_start=true")
@@ -75,12 +78,16 @@ def backtest(cfg: DictConfig) -> tuple[dict, list[FoldResult]]:
             metrics, objects = train(fold_config(cfg, fold, output_dir / FOLDS_DIR / str(fold.number), init_weights))
         except StockrnnError as err:  # a fold that diverged, say: which one, and no pooled metrics.json
             raise StockrnnError(f"{fold.describe()}: {err}") from err
-        results.append(FoldResult(fold, fold_row(fold, metrics, objects["datamodule"]), objects["evaluation"]))
+        results.append(FoldResult(fold, fold_row(fold, metrics, objects["datamodule"]), objects["evaluation"],
+                                  run_ids(objects["trainer"].loggers)))
         if cfg.backtest.warm_start:
             init_weights = getattr(objects["trainer"].checkpoint_callback, "best_model_path", None) or None
     metrics = pooled_metrics(results)
-    write_backtest(results, metrics, output_dir, cfg, run_hparams(cfg))
+    loggers = instantiate_all(cfg.get("logger"))
+    write_backtest(results, metrics, output_dir, cfg, run_hparams(cfg), loggers)
     print_backtest(results, metrics, output_dir)
+    record_backtest(loggers, run_hparams(cfg), metrics, output_dir,
+                    {result.fold.number: result.mlflow_runs for result in results})
     return metrics, results
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
@@ -21,7 +21,6 @@ from stockrnn.forecasts import Forecasts
 from stockrnn.folds import Fold
 from stockrnn.run_outputs import (HPARAM_METRICS, hparam_metrics, log_hparams_session, print_results,
                                   split_ranges)
-from stockrnn.utils.entry import instantiate_all
 from stockrnn.utils.files import write_json_atomically
 
 # A fold's figures in backtest.csv, from its run's metrics.json.
@@ -74,7 +73,8 @@ def pooled_metrics(results) -> dict:
     return metrics
 
 
-def write_backtest(results, metrics: dict, output_dir: Path, cfg: DictConfig, hparams: dict) -> None:
+def write_backtest(results, metrics: dict, output_dir: Path, cfg: DictConfig, hparams: dict,
+                   loggers: list[Logger]) -> None:
     """The files, with metrics.json last: its presence means the backtest finished."""
     rows = pd.DataFrame([result.row for result in results])
     rows.to_csv(output_dir / "backtest.csv", index=False, float_format="%.8g")
@@ -83,7 +83,7 @@ def write_backtest(results, metrics: dict, output_dir: Path, cfg: DictConfig, hp
     fold_tables(results, "val_predictions").to_csv(output_dir / VAL_PREDICTIONS, index=False, float_format="%.6f")
     fig = plots.backtest_figure(predictions, rows, f"{cfg.model.cell} on {cfg.data.target}: pooled skill "
                                 f"{metrics['skill']:+.3f}, linear {metrics['linear_skill']:+.3f}")
-    for logger in instantiate_all(cfg.get("logger")):
+    for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
             log_hparams_session(logger, hparams, hparam_metrics(metrics, BACKTEST_HPARAM_METRICS), 0, output_dir)
             logger.experiment.add_figure("backtest", fig, global_step=0, close=False)

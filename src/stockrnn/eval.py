@@ -8,6 +8,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockrnn.checkpoints import datamodule_for, load_checkpoint
 from stockrnn.evaluation import evaluate
+from stockrnn.mlflow_runs import check_mlflow_installed, record_run
 from stockrnn.run_outputs import (print_results, refuse_finished_run_dir, series_name, write_data_split,
                                   write_results)
 from stockrnn.utils.command import command
@@ -17,6 +18,7 @@ from stockrnn.utils.entry import instantiate_all, user_errors_exit
 def evaluate_checkpoint(cfg: DictConfig) -> dict:
     output_dir = Path(cfg.paths.output_dir)
     refuse_finished_run_dir(output_dir)
+    check_mlflow_installed(cfg.get("logger"))
     restored = load_checkpoint(cfg.ckpt_path)
     datamodule = datamodule_for(restored, OmegaConf.to_container(cfg.data, resolve=True))
     datamodule.setup("test")
@@ -29,6 +31,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
     write_results(evaluation, output_dir, loggers, hparams, step=0,
                   title=f"{restored.module.hparams.cell} on {datamodule.target}", series=series_name(datamodule))
     print_results(evaluation.metrics, output_dir)
+    record_run(loggers, hparams, evaluation.metrics, 0, output_dir)
     return evaluation.metrics
 
 

@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 from rich import box
 from rich.console import Console
@@ -144,6 +144,8 @@ def write_results(evaluation: Evaluation, output_dir: Path, loggers: list[Logger
         series)
     scalars = {name: metrics[key] for key, name in TENSORBOARD_NAMES.items() if key in metrics}
     for logger in loggers:
+        if isinstance(logger, MLFlowLogger):  # gets metrics.json's own keys and the files (mlflow_runs.py)
+            continue
         logger.log_metrics(scalars, step=step)
         if isinstance(logger, TensorBoardLogger):
             log_hparams_session(logger, hparams, hparam_metrics(metrics), step, output_dir)
@@ -155,21 +157,22 @@ def write_results(evaluation: Evaluation, output_dir: Path, loggers: list[Logger
     write_json_atomically(metrics, output_dir / "metrics.json")
 
 
-def readable_hparams(config: dict, run_dir: str, prefix: str = "") -> dict[str, float | int | bool | str]:
-    """The run's hyperparameters (HYPERPARAMETERS) flattened to the keys one types as overrides
-    (`data.n_steps`, `model.cell`), with values TensorBoard can show. Left out: instantiation keys
-    (`_target_`, ...), run-level settings and paths inside `run_dir`, which differ in every run
-    and would crowd the swept hyperparameters in the HParams tab."""
+def readable_hparams(config: dict, run_dir: str, prefix: str = "",
+                     kept: tuple[str, ...] = HYPERPARAMETERS) -> dict[str, float | int | bool | str]:
+    """The run's hyperparameters (`kept`, as HYPERPARAMETERS; ("",) keeps every key) flattened to
+    the keys one types as overrides (`data.n_steps`, `model.cell`), with values TensorBoard can
+    show. Left out: instantiation keys (`_target_`, ...), run-level settings and paths inside
+    `run_dir`, which differ in every run and would crowd the swept hyperparameters in the HParams tab."""
     flat = {}
     for key, value in config.items():
         name = f"{prefix}{key}"
         if str(key).startswith("_") or (isinstance(value, str) and value.startswith(run_dir)):
             continue
-        if not any(name == kept.rstrip(".") or name.startswith(kept) or kept.startswith(f"{name}.")
-                   for kept in HYPERPARAMETERS):
+        if not any(name == wanted.rstrip(".") or name.startswith(wanted) or wanted.startswith(f"{name}.")
+                   for wanted in kept):
             continue
         if isinstance(value, dict):
-            flat |= readable_hparams(value, run_dir, f"{name}.")
+            flat |= readable_hparams(value, run_dir, f"{name}.", kept)
         elif isinstance(value, (bool, int, float, str)):
             flat[name] = value
         else:  # None and lists: shown as text, not dropped, so every run has every key

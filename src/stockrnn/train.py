@@ -16,6 +16,7 @@ from stockrnn.callbacks import EpochLog, FitTimer, RandomState
 from stockrnn.checkpoints import check_resumable, load_initial_weights
 from stockrnn.errors import StockrnnError
 from stockrnn.evaluation import evaluate
+from stockrnn.mlflow_runs import check_mlflow_installed, record_run
 from stockrnn.resume import exit_interrupted
 from stockrnn.run_outputs import (print_results, refuse_finished_run_dir, run_hparams, series_name,
                                   write_data_split, write_results)
@@ -47,6 +48,7 @@ def check_finite(metrics: dict) -> None:
 def train(cfg: DictConfig) -> tuple[dict, dict]:
     """Run one training from a composed config; returns (metrics, objects)."""
     check_config(cfg)
+    check_mlflow_installed(cfg.get("logger"))
     output_dir = Path(cfg.paths.output_dir)
     refuse_finished_run_dir(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)  # Hydra makes it; train(cfg) called directly may not
@@ -88,6 +90,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         write_results(evaluation, output_dir, loggers, run_hparams(cfg), last_epoch,
                       title=f"{cfg.model.cell} on {datamodule.target}", series=series_name(datamodule))
         print_results(evaluation.metrics, output_dir)
+        record_run(loggers, run_hparams(cfg), evaluation.metrics, last_epoch, output_dir)
     return evaluation.metrics, {"datamodule": datamodule, "model": module, "trainer": trainer,
                                 "fit_timer": fit_timer, "evaluation": evaluation}
 
