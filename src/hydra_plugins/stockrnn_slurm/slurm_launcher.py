@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
@@ -38,18 +39,20 @@ class StockrnnSlurmLauncher(submitit_launcher.SlurmLauncher):
         with user_errors_exit():
             jobs = self.submit(job_overrides, initial_job_idx)
             ended = Watch(jobs).wait()
-        return [self.ended_job(job, ended[i], overrides, initial_job_idx + i) if i in ended else job.results()[0]
-                for i, (job, overrides) in enumerate(zip(jobs, job_overrides))]
+        return [self.ended_job(job, ended[i], overrides, initial_job_idx + i) if i in ended
+                else job.results()[0] for i, (job, overrides) in enumerate(zip(jobs, job_overrides))]
 
     def submit(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list:
         """The base launcher's launch up to its wait (its code, which has no smaller parts to call):
         one array job per Hydra job. An sbatch refusal becomes a StockrnnError."""
         import submitit
+
         from stockrnn.errors import StockrnnError
 
         init_keys = {"submitit_folder", "max_num_timeout"}
+        timeouts = {f"{self._EXECUTOR}_max_num_timeout": self.params["max_num_timeout"]}
         executor = submitit.AutoExecutor(cluster=self._EXECUTOR, folder=self.params["submitit_folder"],
-                                         **{f"{self._EXECUTOR}_max_num_timeout": self.params["max_num_timeout"]})
+                                         **timeouts)
         base = set(OmegaConf.structured(BaseQueueConf).keys())
         executor.update_parameters(**{k if k in base else f"{self._EXECUTOR}_{k}": v
                                       for k, v in self.params.items() if k not in init_keys})
@@ -61,14 +64,15 @@ class StockrnnSlurmLauncher(submitit_launcher.SlurmLauncher):
         job_params = []
         for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
             log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
-            job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
+            job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}",
+                               Singleton.get_state()))
         try:
             return executor.map_array(self, *zip(*job_params))
         except submitit.core.utils.FailedJobError as err:  # sbatch's own message, printed above it
-            lines = [line for line in str(err).splitlines() if line.strip()]
-            raise StockrnnError(f"sbatch refused this sweep's jobs: {lines[-1] if lines else err}; change the "
-                                "hydra.launcher settings it names (e.g. constraint, exclude, qos, account, "
-                                "partition)") from None
+            lines = [line.removeprefix("sbatch: error: ") for line in str(err).splitlines() if line.strip()]
+            raise StockrnnError(f"sbatch refused this sweep's jobs: {lines[-1] if lines else err}; change "
+                                "the hydra.launcher settings it names (e.g. constraint, exclude, qos, "
+                                "account, partition)") from None
 
     def ended_job(self, job: Any, state: str, overrides: Sequence[str], idx: int) -> JobReturn:
         """A job that ended without a result: error.json in its directory (made if the job never

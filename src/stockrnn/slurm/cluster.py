@@ -39,12 +39,13 @@ class Node:
 def slurm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run a SLURM command; a missing command or (check) a failing one is a StockrnnError."""
     try:
-        result = subprocess.run(args, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S)
+        result = subprocess.run(args, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False)
     except FileNotFoundError:
         raise StockrnnError(f"no SLURM here ({args[0]} not found): run a SLURM sweep on a machine of the "
                             "cluster, e.g. its login node") from None
     except subprocess.TimeoutExpired:
-        raise StockrnnError(f"SLURM does not answer: `{' '.join(args)}` took over {COMMAND_TIMEOUT_S} s") from None
+        raise StockrnnError(f"SLURM does not answer: `{' '.join(args)}` took over "
+                            f"{COMMAND_TIMEOUT_S} s") from None
     if check and result.returncode != 0:
         first = (result.stderr.strip() or result.stdout.strip() or "no message").splitlines()[0]
         raise StockrnnError(f"SLURM does not answer: `{' '.join(args)}` failed: {first}")
@@ -79,7 +80,7 @@ def minutes(value: str | None) -> int | None:
     return total + (1 if secs else 0)
 
 
-def megabytes(value: str | int | float | None) -> float | None:
+def megabytes(value: str | float | None) -> float | None:
     """A SLURM memory size (`4000`, `8G`, `8GB`, `512M`, `1T`; a bare number is in MB) in MB."""
     if isinstance(value, (int, float)):
         return float(value)
@@ -123,8 +124,9 @@ def partition_of(record: dict[str, str]) -> Partition:
 def node_of(record: dict[str, str]) -> Node:
     # CPUEfctv (SLURM 22.05 on) leaves out the cores kept for the system; older versions: CPUTot.
     cpus = record.get("CPUEfctv") or record.get("CPUTot") or "0"
-    return Node(name=record["NodeName"], partitions=tuple(p for p in record.get("Partitions", "").split(",") if p),
-                cpus=int(cpus), mem_mb=megabytes(record.get("RealMemory")) or 0.0, gpus=gres_gpus(_gres(record)))
+    names = tuple(p for p in record.get("Partitions", "").split(",") if p)
+    return Node(name=record["NodeName"], partitions=names, cpus=int(cpus),
+                mem_mb=megabytes(record.get("RealMemory")) or 0.0, gpus=gres_gpus(_gres(record)))
 
 
 def _gres(record: dict[str, str]) -> str | None:

@@ -79,9 +79,10 @@ def _too_large(request: Request, name: str, offers: list[tuple[int, float, int]]
     most_cpus = max((o[0] for o in offers), default=0)
     most_mem = max((o[1] for o in offers), default=0.0)
     most_gpus = max((o[2] for o in offers), default=0)
-    asked = [f"{request.cpus} CPUs", *([_memory(request.mem_mb)] if request.mem_mb else []),
-             *([f"{request.gpus} GPUs"] if request.gpus else [])]
-    offered = [f"{most_cpus} CPUs", _memory(most_mem), *([f"{most_gpus} GPUs"] if request.gpus else [])]
+    asked = [_count(request.cpus, "CPU"), *([_memory(request.mem_mb)] if request.mem_mb else []),
+             *([_count(request.gpus, "GPU")] if request.gpus else [])]
+    offered = [_count(most_cpus, "CPU"), _memory(most_mem),
+               *([_count(most_gpus, "GPU")] if request.gpus else [])]
     keys = [*(request.cpu_keys if request.cpus > most_cpus else ()),
             *(request.mem_keys if (request.mem_mb or 0) > most_mem else ()),
             *(request.gpu_keys if request.gpus > most_gpus else ())]
@@ -96,6 +97,10 @@ def _too_large(request: Request, name: str, offers: list[tuple[int, float, int]]
 
 def _and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _count(n: int, unit: str) -> str:
+    return f"{n} {unit}{'' if n == 1 else 's'}"
 
 
 def _memory(mb: float) -> str:

@@ -28,7 +28,8 @@ NEVER_CLEARS = {
     "PartitionConfig": f"the request exceeds what the partition allows: change {KEY}cpus_per_task, "
                        f"{KEY}mem_gb, {KEY}gpus_per_node or {KEY}partition",
     "PartitionNodeLimit": f"more nodes than the partition allows: change {KEY}nodes or {KEY}partition",
-    "PartitionTimeLimit": f"a longer time than the partition allows: change {KEY}timeout_min or {KEY}partition",
+    "PartitionTimeLimit": f"a longer time than the partition allows: change {KEY}timeout_min or "
+                          f"{KEY}partition",
     "BadConstraints": f"no node has the features asked for: change {KEY}constraint or {KEY}partition",
     "DependencyNeverSatisfied": f"a job it depends on failed: change {KEY}additional_parameters.dependency",
     "InvalidAccount": f"change {KEY}account",
@@ -38,7 +39,8 @@ NEVER_CLEARS = {
 # QOSMaxWallDurationPerJobLimit, QOSMinCpuNotSatisfied, ... (not the per-user or group limits).
 PER_JOB_LIMIT = re.compile(r"(QOS|Assoc)(Max\w*Per(Job|Node)\w*|Min\w+)")
 PER_JOB_FIX = (f"the request exceeds a per-job limit of the QOS or account: change {KEY}qos, {KEY}account, "
-               f"or the request ({KEY}cpus_per_task, {KEY}mem_gb, {KEY}gpus_per_node, {KEY}nodes, {KEY}timeout_min)")
+               f"or the request ({KEY}cpus_per_task, {KEY}mem_gb, {KEY}gpus_per_node, {KEY}nodes, "
+               f"{KEY}timeout_min)")
 
 
 def never_clears(reason: str) -> str | None:
@@ -99,9 +101,9 @@ class Watch:
             fix = never_clears(reason) if state == "PENDING" else None
             if fix:
                 cluster.cancel(self.array_id)
-                raise StockrnnError(f"SLURM cannot start job {job_id} of this sweep: it is pending with reason "
-                                    f"{reason}, which does not clear by itself, so the sweep's jobs were "
-                                    f"cancelled (scancel {self.array_id}); {fix}")
+                raise StockrnnError(f"SLURM cannot start job {job_id} of this sweep: it is pending with "
+                                    f"reason {reason}, which does not clear by itself, so the sweep's jobs "
+                                    f"were cancelled (scancel {self.array_id}); {fix}")
             if state not in ENDED and state != FORGOTTEN:
                 self.ended_since.pop(i, None)  # running again (a requeue), or never ended
                 continue

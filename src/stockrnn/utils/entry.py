@@ -60,7 +60,8 @@ def sweep_job_failures_recorded():
         message = error_message(err)
         log.error("job failed: %s", message)
         kind = type(_user_error(err) or err).__name__
-        write_job_error(Path(HydraConfig.get().runtime.output_dir), message, kind, traceback=traceback.format_exc())
+        job_dir = Path(HydraConfig.get().runtime.output_dir)
+        write_job_error(job_dir, message, kind, traceback=traceback.format_exc())
 
 
 def write_job_error(job_dir: Path, message: str, kind: str, **details) -> None:
