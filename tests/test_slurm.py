@@ -1,7 +1,9 @@
 """Sweeps through a real SLURM cluster (`scripts/slurm_local.sh up` starts one on this machine;
-`.ci/run` does it before the suite): a grid with an impossible job, and an Optuna search whose
-trials are array jobs. Skipped with the reason when no SLURM answers. Also, without a cluster:
-the GPUs a SLURM job asks for, and the refusals of scripts/slurm_local.sh."""
+`.ci/run` does it before the suite): a grid with an impossible job, an Optuna search whose
+trials are array jobs, and the sweeps that can never run or lose a job: a request larger than the
+node, a job pending for a reason that never clears, a job cancelled from outside. Skipped with the
+reason when no SLURM answers. Also, without a cluster: the GPUs a SLURM job asks for, and the
+refusals of scripts/slurm_local.sh."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import time
 
 import pandas as pd
 import pytest
@@ -174,3 +178,109 @@ def test_a_backtest_sweep_through_slurm_runs_each_backtest_as_a_job(tmp_path):
     for job in (0, 1):
         assert (tmp_path / str(job) / "folds" / "2" / "metrics.json").is_file()
         assert len(pd.read_csv(tmp_path / str(job) / "backtest.csv")) == 2
+
+
+def squeue(job_id: str) -> dict[str, str]:
+    """Each job of an array (or the one job) and its state, while the controller holds it."""
+    command = ["squeue", "-h", "-r", "-t", "all", "-j", job_id, "-o", "%i|%T"]
+    lines = subprocess.run(command, capture_output=True, text=True, timeout=30).stdout.split()
+    return dict(line.split("|") for line in lines)
+
+
+def wait_for(condition, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"waited {timeout_s} s for {what}"
+        time.sleep(1)
+    return value
+
+
+def stockrnn_errors(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("stockrnn: error:")]
+
+
+@pytest.mark.slurm
+def test_a_request_larger_than_every_node_is_refused_before_anything_is_submitted(tmp_path):
+    needs_slurm()
+    cpus = max(int(c.rstrip("+")) for c in subprocess.run(["sinfo", "-h", "-p", "debug", "-o", "%c"],
+                                                          capture_output=True, text=True).stdout.split())
+    sweep_dir = tmp_path / "sweep"
+    # the cluster preset as it stands: 4 CPUs and 8 GB a job; the local node has 4000 MB
+    result = run_module("stockrnn.train", "-m", f"hydra.sweep.dir={sweep_dir}",
+                        "hydra/launcher=submitit_slurm", "hydra.launcher.partition=debug", *TINY,
+                        "model=lstm,gru")
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    (message,) = stockrnn_errors(result.stderr)
+    assert message.startswith("stockrnn: error: SLURM can never start this sweep's jobs: each job asks for ")
+    assert "8 GB" in message and "hydra.launcher.mem_gb" in message and "hydra.launcher.partition" in message
+    assert ("hydra.launcher.cpus_per_task" in message) == (cpus < 4)
+    assert not sweep_dir.exists()  # nothing submitted, no sweep record
+
+
+@pytest.mark.slurm
+def test_a_request_sbatch_refuses_ends_the_sweep_with_its_reason(tmp_path):
+    needs_slurm()
+    result = run_module("stockrnn.train", "-m", f"hydra.sweep.dir={tmp_path}", "hydra/launcher=slurm_local",
+                        *TINY, "hydra.launcher.constraint=no_such_feature", "model=lstm,gru")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert stockrnn_errors(result.stderr) == [(
+        "stockrnn: error: sbatch refused this sweep's jobs: Batch job submission failed: Invalid feature "
+        "specification; change the hydra.launcher settings it names (e.g. constraint, exclude, qos, account, "
+        "partition)")]
+    assert not (tmp_path / "summary.csv").exists()
+
+
+@pytest.mark.slurm
+def test_a_job_pending_for_a_reason_that_never_clears_ends_the_sweep(tmp_path):
+    needs_slurm()
+    # A job the sweep depends on fails: SLURM keeps the array pending, DependencyNeverSatisfied.
+    sbatch = ["sbatch", "--parsable", "-p", "debug", "-c", "1", "--mem=100M", "-o", "/dev/null",
+              "--wrap", "false"]
+    failed = subprocess.run(sbatch, capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+    wait_for(lambda: squeue(failed).get(failed) == "FAILED", 60, f"job {failed} to fail")
+    sweep_dir = tmp_path / "sweep"
+    result = run_module("stockrnn.train", "-m", f"hydra.sweep.dir={sweep_dir}", "hydra/launcher=slurm_local",
+                        *TINY, f"+hydra.launcher.additional_parameters.dependency=afterok:{failed}",
+                        "model=lstm,gru", timeout=300)
+    assert result.returncode == 1, result.stderr[-3000:]
+    (message,) = stockrnn_errors(result.stderr)
+    assert "it is pending with reason DependencyNeverSatisfied, which does not clear by itself" in message
+    assert "hydra.launcher.additional_parameters.dependency" in message
+    (array,) = [p.name for p in (sweep_dir / ".submitit").iterdir() if p.name.isdigit()]
+    assert set(squeue(array).values()) == {"CANCELLED"}
+    assert not (sweep_dir / "summary.csv").exists()
+
+
+@pytest.mark.slurm
+def test_a_job_cancelled_from_outside_is_recorded_as_failed_and_the_others_kept(tmp_path):
+    needs_slurm()
+    sweep_dir = tmp_path / "sweep"
+    paths = [str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH")]  # as run_module sets it
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, paths)), "PYTHONUNBUFFERED": "1"}
+    # job 1 trains until it is cancelled
+    sweep = subprocess.Popen([sys.executable, "-m", "stockrnn.train", "-m", f"hydra.sweep.dir={sweep_dir}",
+                              "hydra/launcher=slurm_local", *TINY, "callbacks.early_stopping=null",
+                              "trainer.max_epochs=1,100000"], cwd=REPO_ROOT, env=os.environ | env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        submitted = sweep_dir / ".submitit"
+        (array,) = wait_for(lambda: [p.name.removesuffix("_1") for p in submitted.glob("*_1")], 120,
+                            "the array's submission")
+        job_started = sweep_dir / "1" / ".hydra"
+        wait_for(lambda: squeue(array).get(f"{array}_1") == "RUNNING" and job_started.is_dir(), 120, "job 1")
+        subprocess.run(["scancel", f"{array}_1"], check=True, timeout=30)
+        _, stderr = sweep.communicate(timeout=300)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+            subprocess.run(["scancel", array], timeout=30)
+    assert sweep.returncode == 1, stderr[-3000:]
+    assert stockrnn_errors(stderr) == [f"stockrnn: error: 1 of 2 jobs failed; see {sweep_dir / 'summary.md'}"]
+    table = pd.read_csv(sweep_dir / "summary.csv").set_index("job")
+    assert table.loc[0, "status"] == "ok" and (sweep_dir / "0" / "metrics.json").is_file()
+    assert table.loc[1, "status"] == "failed"
+    assert table.loc[1, "error"].startswith(f"SLURM job {array}_1 ended CANCELLED without a result")
+    error = json.loads((sweep_dir / "1" / "error.json").read_text())
+    assert error["slurm_state"] == "CANCELLED" and error["type"] == "SlurmJobEnded"
+    assert "| failed |" in (sweep_dir / "summary.md").read_text()

@@ -59,10 +59,15 @@ def sweep_job_failures_recorded():
     except Exception as err:
         message = error_message(err)
         log.error("job failed: %s", message)
+        kind = type(_user_error(err) or err).__name__
         job_dir = Path(HydraConfig.get().runtime.output_dir)
-        error = {"error": message, "type": type(_user_error(err) or err).__name__,
-                 "traceback": traceback.format_exc()}
-        write_json_atomically(error, job_dir / ERROR_FILE)
+        write_job_error(job_dir, message, kind, traceback=traceback.format_exc())
+
+
+def write_job_error(job_dir: Path, message: str, kind: str, **details) -> None:
+    """Record a sweep job as failed: error.json in its directory, with the one-line message, the
+    kind of error, and any details (the traceback, the SLURM state)."""
+    write_json_atomically({"error": message, "type": kind, **details}, job_dir / ERROR_FILE)
 
 
 def error_message(err: BaseException) -> str:
