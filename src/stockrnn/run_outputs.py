@@ -225,10 +225,10 @@ def interval_table(metrics: dict) -> Table:
     """A distribution run's test intervals beside the climatology and GARCH baselines'."""
     table = Table(title="Test intervals (price units; cover: share of actual values inside; IS: interval score)")
     for column in ("", "CRPS", "pinball", "cover 50", "cover 80", "cover 90", "width 90", "IS 90"):
-        table.add_column(column, justify="right" if column else "left")
+        table.add_column(column, justify="right" if column else "left", no_wrap=not column)
     for name, prefix in (("model", "test_"), ("climatology", "climatology_"), ("garch", "garch_")):
-        table.add_row(name, *(f"{metrics[prefix + key]:.4f}" for key in ("crps", "pinball")),
+        table.add_row(name, *(f"{metrics[prefix + key]:.3f}" for key in ("crps", "pinball")),
                       *(f"{metrics[prefix + f'coverage_{level}']:.3f}" for level in (50, 80, 90)),
-                      f"{metrics[prefix + 'width_90']:.4f}", f"{metrics[prefix + 'interval_score_90']:.4f}")
+                      f"{metrics[prefix + 'width_90']:.3f}", f"{metrics[prefix + 'interval_score_90']:.3f}")
     return table
 
