@@ -244,12 +244,12 @@ def linear_row(n_steps: int, repeats: int = 5) -> dict:
 
 def distribution_baselines_row(repeats: int = 5) -> dict:
     """What the two distribution baselines add to a run with a distribution: GARCH(1,1)-t fit on
-    the training rows plus its filter and quantiles for the validation and test windows, and
+    the training rows before validation plus its filter and quantiles for the validation and test windows, and
     climatology's quantiles for the same windows; mastercard_best's log returns of High (train
     2016-2020, test 2021). The issue's target: GARCH under a second."""
     from hydra.utils import instantiate
 
-    from stockrnn.distribution_baselines import climatology_quantiles, garch_fit, garch_quantiles
+    from stockrnn.distribution_evaluation import baseline_fit_rows, baseline_quantiles
     from stockrnn.interval_scores import LEVELS
 
     if MASTERCARD_CSV.is_file():
@@ -260,29 +260,18 @@ def distribution_baselines_row(repeats: int = 5) -> dict:
         cfg = compose_run(["experiment=mastercard_best", *data], output_dir)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
-    splits, transform, horizon = datamodule.splits, datamodule.transform, datamodule.horizon
-    prices = datamodule.frame[datamodule.target].to_numpy(dtype=np.float64)
-    anchors = np.concatenate([np.arange(windows.first, windows.stop) - 1  # each window's last known day
-                              for windows in (splits.val, splits.test)])
-
-    def garch():
-        fit = garch_fit(prices, splits.train_rows, transform)
-        return garch_quantiles(prices, splits.train_rows, anchors, horizon, LEVELS, transform, fit)
-
-    def climatology():
-        return climatology_quantiles(prices, splits.train_rows, anchors, horizon, LEVELS, transform)
-
+    splits = datamodule.splits
     seconds = {}
-    for name, baseline in (("garch", garch), ("climatology", climatology)):
+    for name in ("garch", "climatology"):  # as a run calls them: fit, filter, quantiles of both splits
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            baseline()
+            baseline_quantiles(datamodule, LEVELS, (name,))
             times.append(time.perf_counter() - start)
         seconds[name] = round(statistics.median(times), 4)
-    train_first, train_stop = splits.train_rows
-    return {"name": "distribution_baselines", "series": series, "transform": transform,
-            "train_changes": train_stop - train_first - 1, "windows": len(anchors),
+    fit_first, fit_stop = baseline_fit_rows(datamodule)
+    return {"name": "distribution_baselines", "series": series, "transform": datamodule.transform,
+            "train_changes": fit_stop - fit_first - 1, "windows": splits.val.count + splits.test.count,
             "levels": len(LEVELS), "garch_seconds": seconds["garch"],
             "climatology_seconds": seconds["climatology"], "target_garch_seconds": 1.0}
 

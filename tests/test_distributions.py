@@ -11,9 +11,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stockrnn.calibration import calibrate, conformal_offsets
+from stockrnn.calibration import calibrate, conformal_offsets, cross_fitted
 from stockrnn.callbacks import EpochLog
 from stockrnn.eval import evaluate_checkpoint
+from stockrnn.forecasts import network_outputs
 from stockrnn.models.distributions import DEFAULT_QUANTILES, NormalForecast, QuantileForecast
 from stockrnn.models.forecaster import Forecaster
 from stockrnn.predict import forecast
@@ -150,12 +151,31 @@ def test_a_quantile_run_reports_intervals_beside_both_baselines(quantile_run):
     assert written["test_crps"] == pytest.approx(expected_crps, rel=1e-5)
 
 
-def test_conformal_calibration_gives_nominal_validation_coverage_in_a_run(quantile_run):
-    """At least nominal (the finite-sample rank), and not much more: an interval never excludes the
-    median, which calibration keeps, so a biased median can widen an inner interval a little."""
-    _, _, metrics, _ = quantile_run
-    for level in (50, 80, 90):
-        assert level / 100 <= metrics[f"val_coverage_{level}"] <= level / 100 + 0.05
+def test_the_checkpoint_keeps_the_shifts_fit_on_every_validation_window(quantile_run):
+    """The test days and predict use these; the validation scores use cross-fitted ones."""
+    run_dir, _, metrics, objects = quantile_run
+    module, datamodule = objects["model"], objects["datamodule"]
+    val = objects["evaluation"].val
+    outputs = network_outputs(module, datamodule.val_dataloader())
+    refit = conformal_offsets(module.kind.quantiles(outputs).numpy(),
+                              datamodule.target_codec.encode(val.actual, val.last_known), LEVELS)
+    np.testing.assert_allclose(module.conformal_offsets, refit, atol=1e-5)
+    stored = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=True)["conformal_offsets"]
+    np.testing.assert_allclose(stored, module.conformal_offsets)
+    for level in (50, 80, 90):  # cross-fitted: near nominal, not nominal by construction
+        assert metrics[f"val_coverage_{level}"] == pytest.approx(level / 100, abs=0.12)
+
+
+def test_cross_fitting_scores_each_block_with_the_other_blocks_shifts():
+    """A calm first half and a wild second half: each half's intervals come from the other's."""
+    rng = np.random.default_rng(5)
+    targets = np.concatenate([rng.normal(0, 0.5, 200), rng.normal(0, 2.0, 200)])[:, None]
+    quantiles = np.broadcast_to(np.array([-1.645, -1.2816, -0.6745, 0, 0.6745, 1.2816, 1.645]), (400, 1, 7)).copy()
+    calibrated = cross_fitted(quantiles, targets, LEVELS)
+    width = calibrated[..., 6] - calibrated[..., 0]
+    assert width[:200].mean() > 2 * width[200:].mean()  # the calm half gets the wild half's shifts
+    np.testing.assert_allclose(calibrated[:200], calibrate(quantiles[:200], conformal_offsets(
+        quantiles[200:], targets[200:], LEVELS), LEVELS))
 
 
 def test_the_distribution_checkpoint_round_trips_through_eval_and_predict(quantile_run, tmp_path):
@@ -165,7 +185,10 @@ def test_the_distribution_checkpoint_round_trips_through_eval_and_predict(quanti
     evaluated = evaluate_checkpoint(cfg)
     for key in ("test_crps", "test_coverage_90", "garch_crps", "val_coverage_90", "objective", "test_rmse"):
         assert evaluated[key] == pytest.approx(metrics[key], rel=1e-6), key
-    table, _ = forecast(str(ckpt), str(csv))
+    # predict needs only the last n_steps days: the shifts come with the checkpoint.
+    recent = tmp_path / "recent.csv"
+    pd.read_csv(csv).tail(10).to_csv(recent, index=False)
+    table, _ = forecast(str(ckpt), str(recent))
     quantile_columns = [f"q{level:g}" for level in LEVELS]
     assert list(table.columns) == ["date", "step", "forecast", *quantile_columns]
     assert (np.diff(table[quantile_columns].to_numpy(), axis=1) >= 0).all()
@@ -235,3 +258,15 @@ def test_the_normal_head_covers_its_nominal_levels_on_a_garch_random_walk(tmp_pa
     assert metrics["n_test"] > 400
     for level, tolerance in ((50, 0.06), (80, 0.05), (90, 0.04)):
         assert metrics[f"test_coverage_{level}"] == pytest.approx(level / 100, abs=tolerance), level
+
+
+def test_too_few_rows_for_the_baselines_is_an_error_before_the_fit(tmp_path):
+    csv = tmp_path / "prices.csv"
+    synthetic_prices().to_csv(csv, index=False)  # 2015-01 to mid 2017: one training year is too few
+    result = run_module("stockrnn.train", "data=csv", f"data.path={csv}", "data.train_end=2015",
+                        "data.test_start=2016", "model.distribution=quantile", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert ("the distribution baselines (GARCH, climatology) are fit on the training rows before validation, "
+            "2015-01-01..") in result.stderr
+    assert "need at least 251: start data.train_start earlier or lower data.val_fraction" in result.stderr
+    assert not (tmp_path / "run" / "checkpoints").exists() and not (tmp_path / "run" / "metrics.json").exists()

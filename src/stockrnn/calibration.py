@@ -6,7 +6,9 @@ the validation targets fell below it, a level above moves up by the level quanti
 rose above it. On exchangeable data that gives each central interval at least its nominal coverage;
 a price series is not exchangeable (volatility clusters, regimes change), so on test it is a
 correction of the validation period's bias, not a guarantee. The median, the point forecast, stays.
-Fit on validation only, never on test; the shifts are in the scaled target's space, per step.
+Fit on validation only, never on test; the shifts are in the scaled target's space, per step. The
+shifts for test and predict are fit on every validation window at the end of each validation epoch
+(the checkpoint keeps those of its weights); the validation scores use cross_fitted ones.
 """
 
 from __future__ import annotations
@@ -45,3 +47,17 @@ def calibrate(quantiles: np.ndarray, offsets: np.ndarray, levels: Sequence[float
     lower = np.flip(np.minimum.accumulate(np.flip(shifted[..., :median + 1], -1), axis=-1), -1)
     upper = np.maximum.accumulate(shifted[..., median:], axis=-1)
     return np.concatenate([lower, upper[..., 1:]], axis=-1)
+
+
+def cross_fitted(quantiles: np.ndarray, targets: np.ndarray, levels: Sequence[float], parts: int = 2) -> np.ndarray:
+    """Validation quantiles calibrated without their own targets: each of `parts` consecutive
+    blocks of windows with the shifts fit on the other blocks. The validation scores of a
+    conformal run are read from these; shifts fit on all the windows would score the windows they
+    were fit on and flatter conformal runs against the others in a sweep."""
+    blocks = np.array_split(np.arange(len(targets)), parts)
+    calibrated = np.empty_like(quantiles)
+    for k, block in enumerate(blocks):
+        rest = np.concatenate([other for j, other in enumerate(blocks) if j != k])
+        calibrated[block] = calibrate(quantiles[block], conformal_offsets(quantiles[rest], targets[rest], levels),
+                                      levels)
+    return calibrated

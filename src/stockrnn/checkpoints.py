@@ -67,6 +67,7 @@ def load_checkpoint(path: str | Path) -> Restored:
         raise StockrnnError(f"{path}: its weights do not fit the network it describes "
                             f"({len(problems)} mismatch{'es' if len(problems) > 1 else ''}, first: {problems[0]})")
     module.load_state_dict(checkpoint["state_dict"])
+    module.on_load_checkpoint(checkpoint)
     return Restored(module, dict(checkpoint["datamodule_hyper_parameters"]),
                     checkpoint[StockDataModule.__qualname__], int(checkpoint.get("epoch", -1)) + 1)
 
@@ -96,7 +97,9 @@ def network_settings(hparams) -> dict:
     existed has the key's default, and a list of levels equals the same tuple."""
     defaults = inspect.signature(Forecaster).parameters
     settings = {key: hparams.get(key, defaults[key].default) for key in NETWORK_KEYS}
-    settings["quantiles"] = [float(level) for level in settings["quantiles"]]
+    # The levels shape a distribution's head only; a point forecaster has none.
+    settings["quantiles"] = ([float(level) for level in settings["quantiles"]]
+                             if settings["distribution"] != "none" else None)
     return settings
 
 

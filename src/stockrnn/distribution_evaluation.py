@@ -4,14 +4,17 @@ baselines' on the same targets, and their scores: CRPS, pinball, coverage, width
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from stockrnn.calibration import calibrate, conformal_offsets
+from stockrnn.calibration import calibrate, cross_fitted
 from stockrnn.data.datamodule import StockDataModule
-from stockrnn.distribution_baselines import climatology_quantiles, garch_quantiles
-from stockrnn.forecasts import Forecasts, network_outputs
+from stockrnn.distribution_baselines import (CLIMATOLOGY_MIN_CHANGES, GARCH_MIN_CHANGES, climatology_quantiles,
+                                             garch_quantiles)
+from stockrnn.errors import StockrnnError
+from stockrnn.forecasts import Forecasts
 from stockrnn.interval_scores import crps_per_window, interval_metrics
 from stockrnn.metrics import skill
 from stockrnn.models.forecaster import Forecaster
@@ -25,55 +28,82 @@ def levels_of(module: Forecaster) -> tuple[float, ...]:
     return tuple(float(level) for level in module.hparams.quantiles)
 
 
-def calibration_offsets(module: Forecaster, datamodule: StockDataModule,
-                        val_outputs: torch.Tensor | None = None) -> np.ndarray | None:
-    """model.calibration=conformal: the shifts fit on the validation windows (else None). eval and
-    predict call this too, so a checkpoint's intervals are calibrated the same way everywhere."""
+def test_calibration(module: Forecaster) -> Callable[[np.ndarray], np.ndarray] | None:
+    """model.calibration=conformal: scaled quantiles shifted as the checkpoint keeps for its weights
+    (fit on every validation window, see Forecaster.on_validation_epoch_end): how the test days
+    and predict's coming days are calibrated. None without calibration."""
     if module.hparams.get("calibration", "none") != "conformal":
         return None
-    if val_outputs is None:
-        val_outputs = network_outputs(module, datamodule.val_dataloader())
-    targets = datamodule.split_targets(datamodule.splits.val)
-    scaled_targets = datamodule.target_codec.encode(targets.actual, targets.last_known)
-    return conformal_offsets(module.kind.quantiles(val_outputs).numpy(), scaled_targets, levels_of(module))
+    offsets, levels = module.conformal_offsets, levels_of(module)
+    if offsets is None:
+        raise StockrnnError("model.calibration=conformal, but the module holds no shifts: they are fit at the end "
+                            "of each validation epoch (trainer.limit_val_batches must not be 0)")
+    return lambda quantiles: calibrate(quantiles, offsets, levels)
 
 
-def price_quantiles(module: Forecaster, datamodule: StockDataModule, outputs: torch.Tensor,
-                    last_known: np.ndarray, offsets: np.ndarray | None) -> np.ndarray:
-    """The network's quantiles (windows x horizon x levels) in price units, calibrated if offsets."""
+def network_quantiles(module: Forecaster, datamodule: StockDataModule, outputs: torch.Tensor,
+                      last_known: np.ndarray, calibrated: Callable[[np.ndarray], np.ndarray] | None) -> np.ndarray:
+    """The network's quantiles (windows x horizon x levels) in price units, after `calibrated` (a
+    function of the scaled quantiles) when given."""
     quantiles = module.kind.quantiles(outputs).numpy()
-    if offsets is not None:
-        quantiles = calibrate(quantiles, offsets, levels_of(module))
+    if calibrated is not None:
+        quantiles = calibrated(quantiles)
     return datamodule.to_price(quantiles, last_known[:, None])
 
 
+def calibrations(module: Forecaster, datamodule: StockDataModule, val: Forecasts) -> dict[str, Callable | None]:
+    """How each split's quantiles are calibrated: test with the checkpoint's shifts, validation
+    cross-fitted (no window scored with shifts fit on itself)."""
+    test = test_calibration(module)
+    if test is None:
+        return {"val": None, "test": None}
+    levels = levels_of(module)
+    scaled_targets = datamodule.target_codec.encode(val.actual, val.last_known)
+    return {"val": lambda quantiles: cross_fitted(quantiles, scaled_targets, levels), "test": test}
+
+
+def baseline_fit_rows(datamodule: StockDataModule) -> tuple[int, int]:
+    """The rows the distribution baselines are fit on: the training rows before the first
+    validation target, so that on validation, too, they forecast days they have not seen."""
+    return datamodule.splits.train_rows[0], datamodule.splits.val.first
+
+
+def check_baseline_rows(datamodule: StockDataModule) -> None:
+    """Before a fit: enough rows for both baselines, in the keys a user sets."""
+    first, stop = baseline_fit_rows(datamodule)
+    needed = max(GARCH_MIN_CHANGES + 1, CLIMATOLOGY_MIN_CHANGES + datamodule.horizon)
+    if stop - first < needed:
+        dates = datamodule.frame.index
+        raise StockrnnError(
+            f"the distribution baselines (GARCH, climatology) are fit on the training rows before validation, "
+            f"{dates[first].date()}..{dates[stop - 1].date()} ({stop - first} rows), and need at least {needed}: "
+            "start data.train_start earlier or lower data.val_fraction")
+
+
 def baseline_quantiles(datamodule: StockDataModule, levels: tuple[float, ...],
-                       forecasts: list[Forecasts]) -> list[dict[str, np.ndarray]]:
-    """Each baseline's quantiles for each split's windows, each fit once for all on the rows the
-    network's weights were fit on: the training rows before the first validation target, so that
-    on validation, too, the baselines forecast days they have not seen (as the network does)."""
+                       names: tuple[str, ...] = tuple(BASELINES)) -> tuple[dict, dict]:
+    """Each baseline's quantiles for the validation and the test windows (two dicts by name), each
+    fit once for both (on baseline_fit_rows)."""
     splits = datamodule.splits
-    fit_rows = (splits.train_rows[0], splits.val.first)
-    first_rows = [splits.val.first, splits.test.first]
-    anchors = np.concatenate([first + np.arange(len(f.actual)) - 1 for first, f in zip(first_rows, forecasts)])
+    anchors = [np.arange(windows.first, windows.stop) - 1 for windows in (splits.val, splits.test)]
     prices = datamodule.frame[datamodule.target].to_numpy(dtype=np.float64)
-    cut = len(forecasts[0].actual)
-    per_split = [{}, {}]
-    for name, baseline in BASELINES.items():
-        quantiles = baseline(prices, fit_rows, anchors, datamodule.horizon, levels, datamodule.transform)
-        per_split[0][name], per_split[1][name] = quantiles[:cut], quantiles[cut:]
-    return per_split
+    val, test = {}, {}
+    for name in names:
+        quantiles = BASELINES[name](prices, baseline_fit_rows(datamodule), np.concatenate(anchors),
+                                    datamodule.horizon, levels, datamodule.transform)
+        val[name], test[name] = quantiles[:len(anchors[0])], quantiles[len(anchors[0]):]
+    return val, test
 
 
 def with_distributions(module: Forecaster, datamodule: StockDataModule, val: Forecasts, test: Forecasts,
                        outputs: dict[str, torch.Tensor]) -> tuple[Forecasts, Forecasts]:
     """val and test with the network's quantiles and the baselines' added."""
     levels = levels_of(module)
-    offsets = calibration_offsets(module, datamodule, outputs["val"])
-    val_baselines, test_baselines = baseline_quantiles(datamodule, levels, [val, test])
+    calibrated = calibrations(module, datamodule, val)
+    val_baselines, test_baselines = baseline_quantiles(datamodule, levels)
     return tuple(
-        dataclasses.replace(split, levels=levels, baselines=baselines,
-                            quantiles=price_quantiles(module, datamodule, outputs[name], split.last_known, offsets))
+        dataclasses.replace(split, levels=levels, baselines=baselines, quantiles=network_quantiles(
+            module, datamodule, outputs[name], split.last_known, calibrated[name]))
         for name, split, baselines in (("val", val, val_baselines), ("test", test, test_baselines)))
 
 

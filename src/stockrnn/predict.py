@@ -18,7 +18,7 @@ from stockrnn.data.datamodule import StockDataModule
 from stockrnn.data.features import check_finite
 from stockrnn.data.scaling import TRAINED_BOUNDS
 from stockrnn.data.sessions import next_trading_days
-from stockrnn.distribution_evaluation import calibration_offsets, levels_of, price_quantiles
+from stockrnn.distribution_evaluation import levels_of, network_quantiles, test_calibration
 from stockrnn.errors import StockrnnError
 from stockrnn.models.distributions import has_quantiles
 from stockrnn.utils.command import command
@@ -54,23 +54,11 @@ def forecast(ckpt_path: str, data_path: str | None, calendar: str | None = None)
     dates = next_trading_days(frame.index[-1], len(prices), datamodule.calendar, datamodule.source)
     table = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "step": np.arange(1, len(prices) + 1),
                           "forecast": prices})
-    if has_quantiles(module.kind):
-        quantiles = price_quantiles(module, datamodule, outputs, last_known, checkpoint_calibration(module, datamodule))
+    if has_quantiles(module.kind):  # calibrated as the run's test days were
+        quantiles = network_quantiles(module, datamodule, outputs, last_known, test_calibration(module))
         for k, level in enumerate(levels_of(module)):
             table[f"q{level:g}"] = quantiles[0, :, k]
     return table, datamodule.target
-
-
-def checkpoint_calibration(module, datamodule: StockDataModule) -> np.ndarray | None:
-    """A conformal checkpoint's shifts, fit again on its validation windows, which the CSV must hold."""
-    if module.hparams.get("calibration", "none") != "conformal":
-        return None
-    try:
-        datamodule.setup("validate")
-    except StockrnnError as err:
-        raise StockrnnError(f"model.calibration=conformal is fit on the checkpoint's validation dates, which "
-                            f"{datamodule.source} must hold: {err}") from None
-    return calibration_offsets(module, datamodule)
 
 
 def warn_if_far_outside_training(datamodule: StockDataModule, scaled: np.ndarray) -> None:

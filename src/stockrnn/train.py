@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from stockrnn.callbacks import EpochLog, FitTimer, RandomState
 from stockrnn.checkpoints import check_resumable, load_initial_weights
+from stockrnn.distribution_evaluation import check_baseline_rows
 from stockrnn.errors import StockrnnError
 from stockrnn.evaluation import evaluate
 from stockrnn.mlflow_runs import check_mlflow_installed, record_run
@@ -33,6 +34,7 @@ def load_best_weights(module: L.LightningModule, checkpoint: ModelCheckpoint | N
     if checkpoint is not None and checkpoint.best_model_path:
         state = torch.load(checkpoint.best_model_path, map_location=module.device, weights_only=True)
         module.load_state_dict(state["state_dict"])
+        module.on_load_checkpoint(state)  # what the module keeps beside its weights (conformal shifts)
 
 
 def check_finite(metrics: dict) -> None:
@@ -55,6 +57,8 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
 
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")  # bad data fails here, before anything is written
+    if cfg.model.get("distribution", "none") != "none":
+        check_baseline_rows(datamodule)  # not after a whole fit
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     module = instantiate(cfg.model, n_features=datamodule.n_features, horizon=datamodule.horizon,

@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import lightning as L
+import numpy as np
 import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from stockrnn.calibration import conformal_offsets
 from stockrnn.data.targets import TargetCodec
 from stockrnn.errors import TrainingDiverged
 from stockrnn.models.distributions import DEFAULT_QUANTILES, forecast_kind, has_quantiles, pinball
@@ -46,6 +48,10 @@ class Forecaster(L.LightningModule):
         self._train_sum, self._train_batches = torch.zeros(()), 0
         # Summed over the epoch's targets: the loss, squared price errors, price CRPS (distributions).
         self._val_sums, self._val_count = torch.zeros(3), 0
+        # model.calibration=conformal: the shifts fit on this epoch's validation windows, saved
+        # with the checkpoint of the weights they were fit for (see calibration.py).
+        self.conformal_offsets: np.ndarray | None = None
+        self._val_quantiles: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.network(x)
@@ -96,6 +102,8 @@ class Forecaster(L.LightningModule):
         sums = torch.stack([self.kind.loss(outputs, y) * y.numel(), price_error.pow(2).sum(), crps]).detach()
         self._val_sums = self._val_sums.to(sums.device) + sums
         self._val_count += y.numel()
+        if self.hparams.calibration == "conformal":
+            self._val_quantiles.append((self.kind.quantiles(outputs).detach().cpu(), y.detach().cpu()))
 
     def price_crps(self, outputs: torch.Tensor, actual: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
         """Summed CRPS in price units of the quantiles at the configured levels: twice the mean pinball
@@ -114,6 +122,18 @@ class Forecaster(L.LightningModule):
                 self.log("val/crps", crps, sync_dist=True, prog_bar=True)
             self._epoch_is_the_step()
         self._val_sums, self._val_count = torch.zeros(3, device=self.device), 0
+        if self._val_quantiles:
+            quantiles, targets = (torch.cat(part).double().numpy() for part in zip(*self._val_quantiles))
+            self.conformal_offsets = conformal_offsets(quantiles, targets, self.hparams.quantiles)
+            self._val_quantiles = []
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.conformal_offsets is not None:  # plain lists: checkpoints load with weights_only
+            checkpoint["conformal_offsets"] = self.conformal_offsets.tolist()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "conformal_offsets" in checkpoint:
+            self.conformal_offsets = np.array(checkpoint["conformal_offsets"], dtype=np.float64)
 
     def _epoch_is_the_step(self) -> None:
         """Loggers put this epoch's metrics at x = epoch (0-based), not at the optimizer step: Lightning
@@ -129,9 +149,6 @@ class Forecaster(L.LightningModule):
             f"the {which} loss became {loss.item()} in epoch {self.current_epoch + 1}; try a lower "
             f"learning rate (model.optimizer.lr, now {lr}) or gradient clipping "
             f"(model.gradient_clip_val, now {self.hparams.gradient_clip_val or 'off'})")
-
-    def predict_step(self, batch, batch_idx) -> torch.Tensor:
-        return self(batch[0])
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(params=self.parameters())
