@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -24,12 +25,12 @@ class Evaluation:
     val: Forecasts
     test: Forecasts
 
-    @property
+    @cached_property
     def predictions(self) -> pd.DataFrame:
         """The contract's predictions.csv (test windows)."""
         return self.test.table()
 
-    @property
+    @cached_property
     def val_predictions(self) -> pd.DataFrame:
         """val_predictions.csv: the same columns on the validation windows."""
         return self.val.table()
