@@ -25,6 +25,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from stockrnn.backtest import backtest
+from stockrnn.interval_scores import SCORES
 from stockrnn.predict import forecast
 from stockrnn.summary import METRICS, write_summary
 from stockrnn.train import train
@@ -121,8 +122,12 @@ def test_every_group_option_is_in_the_readme_reference():
     assert undocumented(options, reference()) == []
 
 
+def test_every_interval_score_is_in_the_readme_reference():
+    assert undocumented(SCORES, reference()) == []
+
+
 def test_every_metric_the_summary_knows_is_in_the_readme_reference():
-    assert undocumented(METRICS, reference()) == []
+    assert undocumented(metric_names(METRICS), reference()) == []
 
 
 def test_the_keys_this_project_sets_for_hydra_are_in_the_sweeps_page():
@@ -151,9 +156,15 @@ def test_a_key_added_to_a_conf_file_without_a_readme_entry_fails(tmp_path, monke
     assert undocumented(all_config_keys(), reference()) == ["model.brand_new_knob"]
 
 
+# A distribution's scores as the README writes them: test_crps -> test_<score>, with every
+# <score> (crps, coverage_90, ...) listed once.
+SCORE_KEY = re.compile(rf"^(test|val|climatology|garch|climatology_val|garch_val)_({'|'.join(SCORES)})$")
+
+
 def metric_names(metrics: dict) -> set[str]:
-    """Per-step keys as the README writes them: test_rmse_step2 -> test_rmse_step<k>."""
-    return {re.sub(r"_step\d+$", "_step<k>", key) for key in metrics}
+    """Keys as the README writes them: test_rmse_step2 -> test_rmse_step<k>, garch_crps -> garch_<score>."""
+    names = {re.sub(r"_step\d+$", "_step<k>", key) for key in metrics}
+    return {SCORE_KEY.sub(r"\1_<score>", name) for name in names}
 
 
 def entries(directory: Path) -> set[str]:
