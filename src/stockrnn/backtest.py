@@ -95,7 +95,8 @@ def backtest(cfg: DictConfig) -> tuple[dict, list[FoldResult]]:
 def main(cfg: DictConfig) -> float | None:
     """Returns the objective a sweeper minimizes: the mean over folds of val_rmse relative to
     persistence on the same validation windows, so that years of different price levels weigh
-    alike (with a distribution: of validation CRPS relative to climatology's). A failed sweep job leaves error.json and returns None, as train does."""
+    alike (with a distribution: of validation CRPS relative to climatology's). A failed sweep job
+    leaves error.json and returns None, as train does."""
     with user_errors_exit(), sweep_job_failures_recorded():
         metrics, _ = backtest(cfg)
         return metrics["objective"]

@@ -49,7 +49,8 @@ def calibrate(quantiles: np.ndarray, offsets: np.ndarray, levels: Sequence[float
     return np.concatenate([lower, upper[..., 1:]], axis=-1)
 
 
-def cross_fitted(quantiles: np.ndarray, targets: np.ndarray, levels: Sequence[float], parts: int = 2) -> np.ndarray:
+def cross_fitted(quantiles: np.ndarray, targets: np.ndarray, levels: Sequence[float],
+                 parts: int = 2) -> np.ndarray:
     """Validation quantiles calibrated without their own targets: each of `parts` consecutive
     blocks of windows with the shifts fit on the other blocks. The validation scores of a
     conformal run are read from these; shifts fit on all the windows would score the windows they

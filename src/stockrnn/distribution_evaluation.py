@@ -123,8 +123,8 @@ def distribution_report(val: Forecasts, test: Forecasts) -> dict[str, float]:
     report["crps_skill_garch"] = skill(report["test_crps"], report["garch_crps"])
     model_losses = crps_per_window(test.actual, test.quantiles, test.levels)
     for name, quantiles in test.baselines.items():
-        statistic, pvalue = diebold_mariano_losses(model_losses, crps_per_window(test.actual, quantiles, test.levels),
-                                                   test.actual.shape[1])
+        baseline_losses = crps_per_window(test.actual, quantiles, test.levels)
+        statistic, pvalue = diebold_mariano_losses(model_losses, baseline_losses, test.actual.shape[1])
         report[f"dm_stat_crps_{name}"], report[f"dm_pvalue_crps_{name}"] = statistic, pvalue
     report["objective"] = report["val_crps"] / report["climatology_val_crps"]
     return report

@@ -138,11 +138,10 @@ def write_results(evaluation: Evaluation, output_dir: Path, loggers: list[Logger
     metrics = evaluation.metrics
     evaluation.predictions.to_csv(output_dir / "predictions.csv", index=False, float_format="%.6f")
     evaluation.val_predictions.to_csv(output_dir / VAL_PREDICTIONS, index=False, float_format="%.6f")
-    fig = plots.predictions_figure(
-        evaluation.predictions,
-        f"{title}: test RMSE {metrics['test_rmse']:.3f} vs persistence {metrics['persistence_rmse']:.3f}"
-        + (f"; CRPS {metrics['test_crps']:.3f} vs GARCH {metrics['garch_crps']:.3f}" if "test_crps" in metrics else ""),
-        series)
+    title = f"{title}: test RMSE {metrics['test_rmse']:.3f} vs persistence {metrics['persistence_rmse']:.3f}"
+    if "test_crps" in metrics:
+        title += f"; CRPS {metrics['test_crps']:.3f} vs GARCH {metrics['garch_crps']:.3f}"
+    fig = plots.predictions_figure(evaluation.predictions, title, series)
     scalars = {name: metrics[key] for key, name in TENSORBOARD_NAMES.items() if key in metrics}
     for logger in loggers:
         if isinstance(logger, MLFlowLogger):  # gets metrics.json's own keys and the files (mlflow_runs.py)

@@ -115,7 +115,8 @@ def forecast_kind(distribution: str = "none", quantiles: Sequence[float] = DEFAU
         return NormalForecast(quantiles)
     if distribution == "none":
         return PointForecast()
-    raise ValueError(f"model.distribution='{distribution}' is not known; expected one of {', '.join(DISTRIBUTIONS)}")
+    raise ValueError(f"model.distribution='{distribution}' is not known; "
+                     f"expected one of {', '.join(DISTRIBUTIONS)}")
 
 
 def has_quantiles(kind) -> bool:
