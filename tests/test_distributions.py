@@ -17,7 +17,7 @@ from stockrnn.eval import evaluate_checkpoint
 from stockrnn.forecasts import network_outputs
 from stockrnn.models.distributions import DEFAULT_QUANTILES, NormalForecast, QuantileForecast
 from stockrnn.models.forecaster import Forecaster
-from stockrnn.predict import forecast
+from stockrnn.predict import forecast, print_forecast
 from stockrnn.train import train
 
 from conftest import compose_config, run_module, synthetic_prices
@@ -270,3 +270,12 @@ def test_too_few_rows_for_the_baselines_is_an_error_before_the_fit(tmp_path):
             "2015-01-01..") in result.stderr
     assert "need at least 251: start data.train_start earlier or lower data.val_fraction" in result.stderr
     assert not (tmp_path / "run" / "checkpoints").exists() and not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_predict_prints_the_central_intervals_of_a_distribution(tmp_path, capsys):
+    table = pd.DataFrame({"date": ["2021-11-26"], "step": [1], "forecast": [100.0],
+                          **{f"q{level:g}": [90.0 + 20 * level] for level in LEVELS}})
+    print_forecast(table, "High", tmp_path)
+    printed = capsys.readouterr().out
+    assert "50%" in printed and "95.00 to 105.00" in printed  # q0.25 to q0.75
+    assert "90%" in printed and "91.00 to 109.00" in printed  # q0.05 to q0.95

@@ -77,11 +77,15 @@ def warn_if_far_outside_training(datamodule: StockDataModule, scaled: np.ndarray
 
 
 def print_forecast(table: pd.DataFrame, target: str, output_dir: Path) -> None:
+    """The forecast, with a distribution its central 50% and 90% intervals (every level is in
+    forecast.csv; seven quantile columns would not fit a terminal's width)."""
+    intervals = {"50%": ("q0.25", "q0.75"), "90%": ("q0.05", "q0.95")} if "q0.05" in table else {}
     rich_table = Table(title=f"Forecast of {target}")
-    for column in table.columns:
-        rich_table.add_column(column, justify="right")
-    for row in table.itertuples(index=False):
-        rich_table.add_row(row[0], str(row[1]), *(f"{value:.4f}" for value in row[2:]))
+    for column in ("date", "step", "forecast", *intervals):
+        rich_table.add_column(column, justify="right", no_wrap=True)
+    for _, row in table.iterrows():
+        rich_table.add_row(row["date"], str(row["step"]), f"{row['forecast']:.4f}",
+                           *(f"{row[low]:.2f} to {row[high]:.2f}" for low, high in intervals.values()))
     Console().print(rich_table)
     print(f"written to {output_dir / 'forecast.csv'}", flush=True)  # a path: unwrapped, for copy and paste
 
