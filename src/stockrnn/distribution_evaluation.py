@@ -28,7 +28,7 @@ def levels_of(module: Forecaster) -> tuple[float, ...]:
     return tuple(float(level) for level in module.hparams.quantiles)
 
 
-def test_calibration(module: Forecaster) -> Callable[[np.ndarray], np.ndarray] | None:
+def checkpoint_calibration(module: Forecaster) -> Callable[[np.ndarray], np.ndarray] | None:
     """model.calibration=conformal: scaled quantiles shifted as the checkpoint keeps for its weights
     (fit on every validation window, see Forecaster.on_validation_epoch_end): how the test days
     and predict's coming days are calibrated. None without calibration."""
@@ -54,7 +54,7 @@ def network_quantiles(module: Forecaster, datamodule: StockDataModule, outputs: 
 def calibrations(module: Forecaster, datamodule: StockDataModule, val: Forecasts) -> dict[str, Callable | None]:
     """How each split's quantiles are calibrated: test with the checkpoint's shifts, validation
     cross-fitted (no window scored with shifts fit on itself)."""
-    test = test_calibration(module)
+    test = checkpoint_calibration(module)
     if test is None:
         return {"val": None, "test": None}
     levels = levels_of(module)

@@ -18,7 +18,7 @@ from stockrnn.data.datamodule import StockDataModule
 from stockrnn.data.features import check_finite
 from stockrnn.data.scaling import TRAINED_BOUNDS
 from stockrnn.data.sessions import next_trading_days
-from stockrnn.distribution_evaluation import levels_of, network_quantiles, test_calibration
+from stockrnn.distribution_evaluation import checkpoint_calibration, levels_of, network_quantiles
 from stockrnn.errors import StockrnnError
 from stockrnn.models.distributions import has_quantiles
 from stockrnn.utils.command import command
@@ -55,7 +55,7 @@ def forecast(ckpt_path: str, data_path: str | None, calendar: str | None = None)
     table = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "step": np.arange(1, len(prices) + 1),
                           "forecast": prices})
     if has_quantiles(module.kind):  # calibrated as the run's test days were
-        quantiles = network_quantiles(module, datamodule, outputs, last_known, test_calibration(module))
+        quantiles = network_quantiles(module, datamodule, outputs, last_known, checkpoint_calibration(module))
         for k, level in enumerate(levels_of(module)):
             table[f"q{level:g}"] = quantiles[0, :, k]
     return table, datamodule.target
