@@ -18,6 +18,7 @@ from stockrnn.forecasts import network_outputs
 from stockrnn.models.distributions import DEFAULT_QUANTILES, NormalForecast, QuantileForecast
 from stockrnn.models.forecaster import Forecaster
 from stockrnn.predict import forecast, print_forecast
+from stockrnn.run_outputs import print_results
 from stockrnn.train import train
 
 from conftest import compose_config, run_module, synthetic_prices
@@ -279,3 +280,11 @@ def test_predict_prints_the_central_intervals_of_a_distribution(tmp_path, capsys
     printed = capsys.readouterr().out
     assert "50%" in printed and "95.00 to 105.00" in printed  # q0.25 to q0.75
     assert "90%" in printed and "91.00 to 109.00" in printed  # q0.05 to q0.95
+
+
+def test_a_distribution_runs_printout_has_the_interval_table_and_its_objective(quantile_run, capsys):
+    run_dir, _, metrics, _ = quantile_run
+    print_results(metrics, run_dir)
+    printed = capsys.readouterr().out
+    assert "Test intervals" in printed and "climatology" in printed and "CRPS: " in printed
+    assert f"val_crps {metrics['val_crps']:.4f} (objective {metrics['objective']:.4f}); run directory" in printed

@@ -213,7 +213,9 @@ def print_results(metrics: dict, output_dir: Path, title: str | None = None) -> 
         Console().print(shown)
     Console().print(tests, highlight=False)
     # Plain print: rich would wrap a long path mid-name at the terminal's width.
-    print(f"val_rmse {metrics['val_rmse']:.4f}; run directory: {output_dir}", flush=True)
+    chosen_by = (f"val_crps {metrics['val_crps']:.4f} (objective {metrics['objective']:.4f}); "
+                 if "val_crps" in metrics else "")
+    print(f"val_rmse {metrics['val_rmse']:.4f}; {chosen_by}run directory: {output_dir}", flush=True)
     text = io.StringIO()
     for shown in tables:
         shown.box = box.ASCII
@@ -224,10 +226,10 @@ def print_results(metrics: dict, output_dir: Path, title: str | None = None) -> 
 def interval_table(metrics: dict) -> Table:
     """A distribution run's test intervals beside the climatology and GARCH baselines'."""
     table = Table(title="Test intervals (price units; cover: share of actual values inside; IS: interval score)")
-    for column in ("", "CRPS", "pinball", "cover 50", "cover 80", "cover 90", "width 90", "IS 90"):
+    for column in ("", "CRPS", "cover 50", "cover 80", "cover 90", "width 90", "IS 90"):
         table.add_column(column, justify="right" if column else "left", no_wrap=not column)
     for name, prefix in (("model", "test_"), ("climatology", "climatology_"), ("garch", "garch_")):
-        table.add_row(name, *(f"{metrics[prefix + key]:.3f}" for key in ("crps", "pinball")),
+        table.add_row(name, f"{metrics[prefix + 'crps']:.3f}",
                       *(f"{metrics[prefix + f'coverage_{level}']:.3f}" for level in (50, 80, 90)),
                       f"{metrics[prefix + 'width_90']:.3f}", f"{metrics[prefix + 'interval_score_90']:.3f}")
     return table
