@@ -122,6 +122,14 @@ def test_column_names_match_without_regard_to_case_when_one_fits(tmp_path, caplo
     assert "p.csv: matched columns without regard to case: 'high' as 'High', 'open' as 'Open'" in caplog.text
 
 
+def test_a_config_may_name_one_column_in_two_spellings(tmp_path):
+    """Feature `High` and target `high` of a file's `High`: both read it (once a rename dropped
+    `High` and named a `high` column the file never had)."""
+    path = write(tmp_path, "Date,High\n2021-01-04,1.5\n2021-01-05,2.5\n")
+    frame = numeric_columns(read_price_csv(path, "Date"), ["High", "high"], "p.csv")
+    assert frame["High"].tolist() == frame["high"].tolist() == [1.5, 2.5]
+
+
 def test_two_spellings_of_a_column_keep_the_exact_name_required(tmp_path, caplog):
     frame = read_price_csv(write(tmp_path, "Date,High,HIGH\n2021-01-04,1,2\n"), "Date")
     assert numeric_columns(frame, ["High"], "p.csv")["High"].tolist() == [1]  # the exact name wins

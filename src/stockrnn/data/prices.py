@@ -150,8 +150,9 @@ def _binary_kind(head: bytes) -> str | None:
 
 def matched_by_case(frame: pd.DataFrame, wanted: list[str], source: str) -> pd.DataFrame:
     """The frame with each wanted column that the file spells in another case ('date' for 'Date')
-    renamed to the wanted name, said in one log line. Two such spellings ('high' and 'HIGH') are
-    an error: which one was meant is not ours to guess."""
+    also under the wanted name (a copy, so that a config may name one column in two spellings,
+    e.g. feature 'High' and target 'high'), said in one log line. Two such spellings in the file
+    ('high' and 'HIGH') are an error: which one was meant is not ours to guess."""
     renames = {}
     for name in wanted:
         if name in frame.columns:
@@ -161,11 +162,12 @@ def matched_by_case(frame: pd.DataFrame, wanted: list[str], source: str) -> pd.D
             raise StockrnnError(f"{source}: no column '{name}', and {' and '.join(repr(m) for m in matches)} "
                                 "both match it without regard to case; name one exactly in the config")
         if matches:
-            renames[matches[0]] = name
-    if renames:
-        log.info("%s: matched columns without regard to case: %s", source,
-                 ", ".join(f"'{old}' as '{new}'" for old, new in renames.items()))
-    return frame.rename(columns=renames)
+            renames[name] = matches[0]
+    if not renames:
+        return frame
+    log.info("%s: matched columns without regard to case: %s", source,
+             ", ".join(f"'{old}' as '{new}'" for new, old in renames.items()))
+    return frame.assign(**{new: frame[old] for new, old in renames.items()})
 
 
 def tidy_price_frame(raw: pd.DataFrame, source: str, date_column: str) -> pd.DataFrame:
