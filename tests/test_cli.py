@@ -134,12 +134,25 @@ def test_bad_train_input_exits_1_with_a_short_message(case, tmp_path, small_csv,
     assert_clean_failure(code, err, run_dir, message)
 
 
-@pytest.mark.parametrize("group, option, listed", [("model", "transformer", "birnn"), ("data", "parquet", "mastercard")])
-def test_an_unknown_option_lists_the_available_ones(group, option, listed, tmp_path, in_process):
-    code, _, err = in_process(train_entry.main, f"hydra.run.dir={tmp_path}", f"{group}={option}")
-    assert code == 1 and f"Could not find '{group}/{option}'" in err
-    assert f"Available options in '{group}'" in err and f"\t{listed}\n" in err
-    assert "Traceback" not in err
+@pytest.mark.parametrize("override, message", [
+    ("model=transformer", "model=transformer: no such option; expected one of birnn, default, gru, lstm, rnn"),
+    ("data=parquet", "data=parquet: no such option; expected one of csv, default, mastercard, nasdaq, sp500"),
+    ("model=GRU", "model=GRU: no such option; expected one of birnn, default, gru, lstm, rnn; "
+                  "did you mean model=gru?"),
+    ("logger=MLflow", "logger=MLflow: no such option; expected one of csv, many, mlflow, tensorboard; "
+                      "did you mean logger=mlflow?"),
+])
+def test_an_unknown_option_is_one_line_listing_the_available_ones(override, message, tmp_path, in_process):
+    run_dir = tmp_path / "run"
+    code, _, err = in_process(train_entry.main, f"hydra.run.dir={run_dir}", override)
+    assert err == f"stockrnn: error: {message}\n" and code == 1
+    assert not run_dir.exists()
+
+
+def test_an_unknown_option_in_a_sweep_is_named(tmp_path, in_process):
+    code, _, err = in_process(train_entry.main, "-m", f"hydra.sweep.dir={tmp_path / 'sweep'}", "model=gru,lsmt")
+    assert code == 1 and err.startswith("stockrnn: error: model=lsmt: no such option") and "model=lstm?" in err
+    assert not (tmp_path / "sweep").exists()
 
 
 # Each: a mistyped key on the command line, and the suggestion the message must hold.

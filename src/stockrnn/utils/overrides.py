@@ -40,9 +40,14 @@ def check_overrides(config_dir: str, config_name: str, overrides: list[str]) -> 
     try:
         parsed = [o for o in OverridesParser.create().parse_overrides(overrides) if not o.is_hydra_override()]
         groups = [o for o in parsed if "/" in o.key_or_group or (Path(config_dir) / o.key_or_group).is_dir()]
+    except Exception:  # a malformed override: Hydra's own message names it
+        return
+    for group in groups:
+        _check_option(config_dir, group)
+    try:
         with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
             cfg = compose(config_name, overrides=[_first_choice(o) for o in groups])
-    except Exception:  # a malformed override or an unknown option: Hydra's own message names it
+    except Exception:  # anything else Hydra refuses: its own message names it
         return
     added: list[str] = []
     keys = [o for o in parsed if o not in groups]
@@ -54,6 +59,21 @@ def check_overrides(config_dir: str, config_name: str, overrides: list[str]) -> 
     for path in _paths(cfg):
         if path not in set_keys and _is_missing(cfg, path):
             raise StockrnnError(f"{path} is required: {REQUIRED.get(path, f'set {path}=...')}")
+
+
+def _check_option(config_dir: str, group: Override) -> None:
+    """`model=GRU`: an option the group does not have is one line with the options it has (Hydra's
+    own message is a block with its search path)."""
+    options = sorted(path.stem for path in (Path(config_dir) / group.key_or_group).glob("*.yaml"))
+    if not options or group.value() is None:  # not one of ours (a plugin's group), or `~group`
+        return
+    chosen = list(group.sweep_string_iterator()) if group.is_sweep_override() else [str(group.value())]
+    for option in chosen:
+        if option not in options:
+            close = difflib.get_close_matches(option.casefold(), options, n=1, cutoff=SIMILAR)
+            hint = f"; did you mean {group.key_or_group}={close[0]}?" if close else ""
+            raise StockrnnError(f"{group.key_or_group}={option}: no such option; expected one of "
+                                f"{', '.join(options)}{hint}")
 
 
 def _first_choice(group: Override) -> str:
