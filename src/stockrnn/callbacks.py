@@ -33,7 +33,7 @@ class EpochLog(L.Callback):
 
     def __init__(self):
         # 1-based epoch -> the metric the best checkpoint is chosen by (val/rmse, or val/crps).
-        self.val_rmse: dict[int, float] = {}  # (named so in checkpoints written before val/crps)
+        self.best_by_epoch: dict[int, float] = {}
         self.monitor = "val/rmse"
         self._pending: tuple[int, float | None] | None = None  # epoch (1-based) and its learning rate
 
@@ -60,7 +60,7 @@ class EpochLog(L.Callback):
         checkpoint = trainer.checkpoint_callback
         self.monitor = checkpoint.monitor if checkpoint is not None and checkpoint.monitor else "val/rmse"
         if self.monitor in metrics:
-            self.val_rmse[epoch] = float(metrics[self.monitor])
+            self.best_by_epoch[epoch] = float(metrics[self.monitor])
         run_log.info("epoch %d/%d: %s", epoch, trainer.max_epochs, ", ".join(parts))
 
     def ending(self, trainer) -> str:
@@ -72,17 +72,18 @@ class EpochLog(L.Callback):
             how = f"early stopping: stopped after epoch {ran}, {stopper.monitor} not better for {patience}"
         else:
             how = f"ran {ran} epochs (trainer.max_epochs={trainer.max_epochs})"
-        if not self.val_rmse:
+        if not self.best_by_epoch:
             return how
-        best = min(self.val_rmse, key=self.val_rmse.get)
+        best = min(self.best_by_epoch, key=self.best_by_epoch.get)
         name = self.monitor.replace("/", "_")
-        return f"{how}; best epoch {best} with {name} {self.val_rmse[best]:.6g} (its weights are tested)"
+        return f"{how}; best epoch {best} with {name} {self.best_by_epoch[best]:.6g} (its weights are tested)"
 
     def state_dict(self) -> dict:
-        return {"val_rmse": dict(self.val_rmse)}
+        # Stored under its old name, so that checkpoints written before val/crps still resume.
+        return {"val_rmse": dict(self.best_by_epoch)}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.val_rmse = {int(k): float(v) for k, v in state_dict["val_rmse"].items()}
+        self.best_by_epoch = {int(k): float(v) for k, v in state_dict["val_rmse"].items()}
 
 
 class FitTimer(L.Callback):

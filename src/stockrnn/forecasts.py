@@ -64,7 +64,6 @@ class Forecasts:
         return cls(**joined, levels=first.levels)
 
 
-
 @torch.no_grad()
 def network_outputs(module: Forecaster, loader) -> torch.Tensor:
     """The network's raw outputs (scaled; a point or a distribution's parameters per step) for

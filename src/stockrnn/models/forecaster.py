@@ -29,7 +29,7 @@ class Forecaster(L.LightningModule):
         # Plain numbers only: a checkpoint rebuilds the network from these, without pickled objects.
         # logger=False: the resolved run config is logged once, with the final metrics.
         self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
-        # What the outputs mean and the loss; calibration is applied at evaluation (calibration.py).
+        # What the outputs mean, and the loss (models/distributions.py).
         self.kind = forecast_kind(distribution, quantiles)
         self.network = RecurrentNetwork(n_features, horizon, cell, hidden_size, num_layers, dropout,
                                         bidirectional, nonlinearity, self.kind.outputs_per_step)
