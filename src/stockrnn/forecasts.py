@@ -3,6 +3,7 @@ and the network's raw outputs they are decoded from."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +28,18 @@ class Forecasts:
     quantiles: np.ndarray | None = None
     baselines: dict[str, np.ndarray] = field(default_factory=dict)
     levels: tuple[float, ...] = ()
+    # A panel's (see data/panel.py): each window's series name, and the local linear model's
+    # forecasts (one ridge per series) beside the global one in `linear`.
+    series: np.ndarray | None = None
+    local_linear: np.ndarray | None = None
+
+    def of_series(self, name: str) -> "Forecasts":
+        """A panel's forecasts of one series."""
+        keep = self.series == name
+        return dataclasses.replace(
+            self, **{field.name: value[keep] for field in dataclasses.fields(self)
+                     if isinstance(value := getattr(self, field.name), np.ndarray)},
+            baselines={key: value[keep] for key, value in self.baselines.items()})
 
     @property
     def persistence(self) -> np.ndarray:
@@ -37,11 +50,14 @@ class Forecasts:
         (1 = the day after the last known value) and `date` is the target's own date."""
         horizon = self.actual.shape[1]
         table = pd.DataFrame({
+            **({"series": np.repeat(self.series, horizon)} if self.series is not None else {}),
             "date": pd.DatetimeIndex(self.dates.ravel()).strftime("%Y-%m-%d"),
             "horizon": np.tile(np.arange(1, horizon + 1), len(self.dates)),
             "actual": self.actual.ravel(), "predicted": self.predicted.ravel(),
             "persistence": self.persistence.ravel(), "linear": self.linear.ravel(),
         })
+        if self.local_linear is not None:
+            table.insert(table.columns.get_loc("linear") + 1, "local_linear", self.local_linear.ravel())
         if self.quantiles is not None:  # q0.05 ...; each baseline's 90% interval
             for k, level in enumerate(self.levels):
                 table[f"q{level:g}"] = self.quantiles[..., k].ravel()
@@ -57,6 +73,9 @@ class Forecasts:
         first = parts[0]
         joined = {name: np.concatenate([getattr(part, name) for part in parts])
                   for name in ("dates", "actual", "predicted", "linear", "last_known")}
+        for name in ("series", "local_linear"):
+            if getattr(first, name) is not None:
+                joined[name] = np.concatenate([getattr(part, name) for part in parts])
         if first.quantiles is not None:
             joined["quantiles"] = np.concatenate([part.quantiles for part in parts])
             joined["baselines"] = {name: np.concatenate([part.baselines[name] for part in parts])
