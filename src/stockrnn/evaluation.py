@@ -24,6 +24,7 @@ class Evaluation:
     metrics: dict[str, float]
     val: Forecasts
     test: Forecasts
+    per_series: pd.DataFrame | None = None  # a panel's per_series.csv (see panel_report.py)
 
     @cached_property
     def predictions(self) -> pd.DataFrame:
