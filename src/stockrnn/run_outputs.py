@@ -116,16 +116,20 @@ def split_ranges(datamodule: StockDataModule) -> dict[str, tuple[int, int, int]]
 
 
 def write_data_split(datamodule: StockDataModule, output_dir: Path, loggers: list[Logger]) -> None:
-    """data_split.png, the same figure in TensorBoard, and the ranges in train.log."""
-    frame, splits = datamodule.frame, datamodule.splits
-    dates = frame.index
-    ranges = {}
-    for name, (first, last, windows) in split_ranges(datamodule).items():
-        ranges[name] = (dates[first], dates[last])
-        run_log.info("%s: %s..%s, %d rows, %d windows", name, dates[first].date(), dates[last].date(),
-                     last - first + 1, windows)
-    shown = frame[datamodule.target].iloc[splits.train_rows[0]:splits.test_rows[1]]
-    fig = plots.data_split_figure(shown, ranges, series_name(datamodule))
+    """data_split.png (a panel's: its first series), the same figure in TensorBoard, and each
+    series' ranges in train.log."""
+    for name, part in datamodule.parts.items():
+        dates = part.frame.index
+        for split, (first, last, windows) in split_ranges(part).items():
+            run_log.info("%s%s: %s..%s, %d rows, %d windows", f"{name} " if datamodule.n_series > 1 else "", split,
+                         dates[first].date(), dates[last].date(), last - first + 1, windows)
+    name, part = next(iter(datamodule.parts.items()))
+    ranges = {split: (part.frame.index[first], part.frame.index[last])
+              for split, (first, last, _) in split_ranges(part).items()}
+    shown = part.frame[part.target].iloc[part.splits.train_rows[0]:part.splits.test_rows[1]]
+    label = series_name(datamodule) + (f", series {name} (first of {datamodule.n_series})"
+                                       if datamodule.n_series > 1 else "")
+    fig = plots.data_split_figure(shown, ranges, label)
     for writer in tensorboard_writers(loggers):
         writer.add_figure("data_split", fig, global_step=0, close=False)
     plots.save(fig, output_dir / "data_split.png")
