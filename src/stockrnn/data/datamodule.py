@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
 from stockrnn.data.features import add_derived, base_columns, check_finite
+from stockrnn.data.panel_sources import is_panel
 from stockrnn.data.prices import load_embedded, numeric_columns, read_price_csv
 from stockrnn.data.scaling import Scaler
 from stockrnn.data.targets import TargetCodec
@@ -35,9 +36,13 @@ class StockDataModule(L.LightningDataModule):
                  transform: str = "level", shuffle_train: bool = True,
                  path: str | None = None, embedded: str | None = None, date_column: str = "Date",
                  fill: str | None = None, sep: str | None = None, decimal: str | None = None,
-                 calendar: str | None = "XNYS"):
+                 calendar: str | None = "XNYS", series_column: str | None = None, layout: str = "long",
+                 series: list[str] | None = None):
         super().__init__()
         self.save_hyperparameters()  # stored in checkpoints: eval and predict rebuild the data from it
+        if is_panel(path, embedded, series_column, layout):  # until the panel DataModule reads them
+            raise StockrnnError("a panel (data.series_column, data.layout=wide, a glob or an embedded panel) "
+                                "is not read by this DataModule yet")
         if path is None and embedded is None:
             raise StockrnnError("set data.path to a CSV file (or use the embedded default: data=default)")
         self.source = str(path) if path is not None else f"embedded dataset '{embedded}'"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import importlib.util
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +47,7 @@ def read_panel(path, embedded, date_column, sep, decimal, series_column, layout,
     'date' of unique dates, its columns as the file has them (long CSV: every column except the
     series column; a glob: each file's columns; wide: ONE column named `target`, the series' prices).
     `series` selects a subset (None = all). A single series' settings give a panel of one."""
-    if series is not None and not list(series):
-        raise StockrnnError("data.series=[]: expected a list of series names, or null for every series")
+    check_series_setting(series)
     if path is None:
         source = f"embedded dataset '{embedded}'"
         panel = _read_embedded(embedded, series_column, layout, target)
@@ -71,6 +71,21 @@ def read_panel(path, embedded, date_column, sep, decimal, series_column, layout,
         else:
             panel = {Path(path).stem: read_price_csv(path, date_column, sep, decimal)}
     return _checked({name: panel[name] for name in _selected(list(panel), series, source)}, source)
+
+
+def check_series_setting(series) -> None:
+    """data.series: null, or a non-empty list of non-empty names (a ticker that reads as a number,
+    such as 7203, must be quoted to stay a name)."""
+    if series is None:
+        return
+    names = list(series) if isinstance(series, Sequence) and not isinstance(series, str) else None
+    if not names or not all(isinstance(name, str) and name.strip() for name in names):
+        raise StockrnnError(f"data.series={_shown(series)}: expected a list of series names, e.g. [AAPL, MSFT] "
+                            "(quote one that reads as a number: '[\"7203\"]'), or null for every series")
+
+
+def _shown(value) -> str:
+    return str(list(value)) if isinstance(value, Sequence) and not isinstance(value, str) else repr(value)
 
 
 def _checked(panel: dict[str, pd.DataFrame], source: str) -> dict[str, pd.DataFrame]:
