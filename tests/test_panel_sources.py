@@ -97,17 +97,18 @@ def test_a_glob_that_matches_nothing_or_twice_the_same_name_is_an_error(tmp_path
     assert "would both be series 'ABC'" in str(err.value)
 
 
-WIDE = ("Date,MSFT,AAPL,NEWCO,GONE,EMPTY\n"
-        "2021-01-04,1,10,,5,\n2021-01-05,2,,,6,\n2021-01-06,3,12,20,,\n2021-01-07,4,13,21,,\n")
+WIDE = ("Date,MSFT,AAPL,NEWCO,GONE,EMPTY,BLANKS\n"
+        "2021-01-04,1,10,,5,, \n2021-01-05,2,,,6,,7\n2021-01-06,3,12,20,,,8\n2021-01-07,4,13,21,,, \n")
 
 
 def test_a_wide_csv_gives_a_target_column_per_series_trimmed_of_leading_and_trailing_gaps(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         panel = read(write(tmp_path, WIDE), layout="wide", target="Close")
-    assert list(panel) == ["AAPL", "GONE", "MSFT", "NEWCO"]
+    assert list(panel) == ["AAPL", "BLANKS", "GONE", "MSFT", "NEWCO"]
     assert all(list(frame.columns) == ["Close"] for frame in panel.values())
     assert dates(panel["NEWCO"]) == ["2021-01-06", "2021-01-07"]  # listed later
     assert dates(panel["GONE"]) == ["2021-01-04", "2021-01-05"]  # delisted
+    assert dates(panel["BLANKS"]) == ["2021-01-05", "2021-01-06"]  # blank text is no value either
     assert panel["AAPL"]["Close"].isna().tolist() == [False, True, False, False]  # a gap inside stays
     assert "panel.csv: column 'EMPTY' has no value; left out of the panel" in caplog.text
 

@@ -148,14 +148,17 @@ def _long_series(raw: pd.DataFrame, source: str, date_column: str,
                             f"{', '.join(map(str, raw.columns))}); set data.series_column")
     if column != series_column:
         log.info("%s: matched columns without regard to case: '%s' as '%s'", source, column, series_column)
-    names = raw[column].astype("string").str.strip()
-    empty = (names.isna() | (names == "")).to_numpy()
+    codes, distinct = pd.factorize(raw[column])  # each distinct name stripped once, not once a row
+    distinct = pd.Series(distinct, dtype=object).astype("string").str.strip()
+    empty = codes == -1
+    empty[~empty] = (distinct == "").to_numpy()[codes[~empty]]
     if empty.any():
         row = int(np.flatnonzero(empty)[0])
         date = file_column(raw.columns, date_column, source)
         on = f" (date {raw[date].iloc[row]})" if date is not None else ""
         raise StockrnnError(f"{source}: column '{column}' has no series name in data row {row + 1}{on}; "
                             "every row needs one")
+    names = distinct.to_numpy(dtype=object)[codes]
     frame = _dated(raw.assign(**{column: names}), source, date_column, series_column=column)
     keys = pd.MultiIndex.from_arrays([frame[column], frame.index])
     duplicated = keys.duplicated(keep=False)
@@ -178,8 +181,10 @@ def _wide_series(frame: pd.DataFrame, target: str, source: str) -> dict[str, pd.
     panel = {}
     for name in frame.columns:
         values = frame[name]
-        text = values.astype("string").str.strip()
-        present = np.flatnonzero((values.notna() & text.notna() & (text != "")).to_numpy())
+        present = values.notna()
+        if not pd.api.types.is_numeric_dtype(values):  # a blank text cell is no value either
+            present &= values.astype("string").str.strip().ne("").fillna(False)
+        present = np.flatnonzero(present.to_numpy())
         if present.size == 0:
             log.warning("%s: column '%s' has no value; left out of the panel", source, name)
             continue

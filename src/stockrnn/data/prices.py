@@ -38,21 +38,27 @@ _BINARY_MAGIC = {b"\x1f\x8b": "gzip-compressed", b"PK\x03\x04": "a zip archive (
 
 def parse_dates(raw: pd.Series, source: str, column: str) -> pd.Series:
     """Parse ISO, US or month-name dates, with or without a time zone, to naive local timestamps."""
-    empty = raw.isna().to_numpy() | (raw.astype("string").str.strip() == "").fillna(True).to_numpy()
+    # Each distinct text is parsed once: a panel's long file repeats every date once per series.
+    codes, distinct = pd.factorize(raw)
+    text = pd.Series(distinct, dtype=object).astype("string").str.strip()
+    empty = codes == -1  # a missing value
+    empty[~empty] = (text == "").fillna(True).to_numpy()[codes[~empty]]
     if empty.any():
         row = int(np.flatnonzero(empty)[0])
         after = f" (after '{raw.iloc[row - 1]}')" if row else ""
         raise StockrnnError(f"{source}: column '{column}' has no date in data row {row + 1}{after}; "
                             "every row needs a date")
-    text = raw.astype("string").str.strip().str.replace(_TRAILING_OFFSET, r"\1", regex=True)
-    best = None
+    text = text.str.replace(_TRAILING_OFFSET, r"\1", regex=True)
+    rows_of = np.bincount(codes, minlength=len(text))  # how many rows each distinct text stands for
+    best, best_rows = None, -1
     for fmt in DATE_FORMATS:
         parsed = pd.to_datetime(text, format=fmt, errors="coerce")
         if parsed.notna().all():
-            return parsed
-        if best is None or parsed.notna().sum() > best.notna().sum():
-            best = parsed
-    row = int(np.flatnonzero(best.isna().to_numpy())[0])
+            return pd.Series(parsed.to_numpy()[codes], index=raw.index)
+        parsed_rows = int(rows_of[parsed.notna().to_numpy()].sum())
+        if parsed_rows > best_rows:
+            best, best_rows = parsed, parsed_rows
+    row = int(np.flatnonzero(best.isna().to_numpy()[codes])[0])
     raise StockrnnError(
         f"{source}: column '{column}' has dates that do not parse (first: '{raw.iloc[row]}' in data "
         f"row {row + 1}); {_day_first_hint(text)}expected one format for the whole column: "
