@@ -120,7 +120,7 @@ BAD_TRAIN_INPUTS = {
     "scaler": (None, ["data.scaler=robust"], "data.scaler='robust': expected one of minmax, standard, none"),
     "fill": (None, ["data.fill=zero"], "data.fill='zero': expected one of ffill"),
     "layout": (None, ["data.layout=tall"], "data.layout='tall': expected one of long, wide"),
-    "series": (None, ["data.series=[]"], "data.series=[]: expected a list of series names, e.g. [AAPL, MSFT]"),
+    "series": (None, ["data.series=[]"], "data.series=[]: expected a list of series names"),
     "bad date bound": (None, ["data.train_end=sept"], "data.train_end='sept': expected a year, month or date"),
     "resume from a missing checkpoint": (None, ["ckpt_path=/nonexistent/last.ckpt"],
                                          "checkpoint not found: /nonexistent/last.ckpt"),

@@ -98,9 +98,10 @@ def test_eval_config_composes(tmp_path):
     ("data.series=AAPL", "data.series='AAPL': expected a list of series names, e.g. [AAPL, MSFT]"),
     ("data.series=[]", "data.series=[]: expected a list of series names"),
     ("data.series=[AAPL,'']", "data.series=['AAPL', '']: expected a list of series names"),
-    ("data.series=[0050,7203]", "data.series=['0050', 7203]: expected a list of series names, e.g. [AAPL, MSFT] "
-                                "(quote one that reads as a number: '[\"7203\"]'), or null for every series"),
-    ("data.series_column=''", "data.series_column='': expected the name of the column naming each row's series"),
+    ("data.series=[0050,7203]", "data.series=['0050', 7203]: expected a list of series names, e.g. "
+                                "[AAPL, MSFT] (quote one that reads as a number: '[\"7203\"]'), or null"),
+    ("data.series_column=''", "data.series_column='': expected the name of the column naming each row's "
+                              "series"),
     ("data.train_start=abc", "data.train_start='abc': expected a year, month or date (e.g. 2016, 2016-06 or 2016-06-30)"),
     ("data.test_end=2017-13", "data.test_end='2017-13': expected a year, month or date"),
     ("data.train_start=2017", "data.train_start (2017) is after data.train_end (2016)"),

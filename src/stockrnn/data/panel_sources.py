@@ -80,8 +80,9 @@ def check_series_setting(series) -> None:
         return
     names = list(series) if isinstance(series, Sequence) and not isinstance(series, str) else None
     if not names or not all(isinstance(name, str) and name.strip() for name in names):
-        raise StockrnnError(f"data.series={_shown(series)}: expected a list of series names, e.g. [AAPL, MSFT] "
-                            "(quote one that reads as a number: '[\"7203\"]'), or null for every series")
+        raise StockrnnError(f"data.series={_shown(series)}: expected a list of series names, e.g. "
+                            "[AAPL, MSFT] (quote one that reads as a number: '[\"7203\"]'), "
+                            "or null for every series")
 
 
 def _shown(value) -> str:
