@@ -69,7 +69,7 @@ def read_panel(path, embedded, date_column, sep, decimal, series_column, layout,
         elif series_column:
             panel = _long_series(raw, source, date_column, series_column)
         else:
-            panel = {Path(path).stem: read_price_csv(path, date_column, sep, decimal)}
+            panel = {Path(path).stem: tidy_price_frame(raw, source, date_column)}  # as read_price_csv
     return _checked({name: panel[name] for name in _selected(list(panel), series, source)}, source)
 
 
