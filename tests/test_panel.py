@@ -340,6 +340,28 @@ def test_a_series_the_embedding_has_not_seen_is_refused(panel_run, with_unseen_s
     clean_failure(result, tmp_path / "run", "'DDD'", "model.series_embedding")
 
 
+def test_known_series_chosen_with_data_series_are_evaluated_and_forecast_with_their_own_vectors(
+        panel_run, with_unseen_series, tmp_path):
+    """What the refusal above advises. Listed in another order than trained, each series still gets its
+    own embedding row: its forecasts are the training run's."""
+    run_dir, csv = panel_run
+    ckpt = f"ckpt_path={run_dir / 'checkpoints/best.ckpt'}"
+    evaluate_checkpoint(compose_config([ckpt, f"data.path={with_unseen_series}", "data.series=[CCC,BBB]"],
+                                       tmp_path / "eval", config_name="eval"))
+    chosen, trained = (pd.read_csv(d / "predictions.csv").set_index(["series", "date", "horizon"])
+                       ["predicted"] for d in (tmp_path / "eval", run_dir))
+    assert set(chosen.index.get_level_values("series")) == {"BBB", "CCC"}
+    pd.testing.assert_series_equal(chosen.sort_index(), trained.loc[["BBB", "CCC"]].sort_index())
+    result = run_module("stockrnn.predict", f"hydra.run.dir={tmp_path / 'run'}", ckpt,
+                        f"data.path={with_unseen_series}", "data.series=[CCC,BBB]")
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "run" / "forecast.csv").set_index(["series", "step"])["forecast"]
+    everything, _ = forecast(str(run_dir / "checkpoints/best.ckpt"), csv)
+    everything = everything.set_index(["series", "step"])["forecast"]
+    assert sorted(set(table.index.get_level_values("series"))) == ["BBB", "CCC"]
+    assert np.allclose(table.sort_index(), everything.loc[["BBB", "CCC"]].sort_index(), atol=1e-6)
+
+
 def test_without_an_embedding_a_series_not_seen_is_forecast_too(one_series_runs, with_unseen_series,
                                                                  tmp_path):
     _, panel_dir = one_series_runs  # trained on AAA alone, model.series_embedding=0

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
@@ -30,13 +30,14 @@ log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def forecast(ckpt_path: str, data_path: str | None, calendar: str | None = None) -> tuple[pd.DataFrame, str]:
+def forecast(ckpt_path: str, data_path: str | None, calendar: str | None = None,
+             series: list[str] | None = None) -> tuple[pd.DataFrame, str]:
     """The forecast table (date, step, forecast in price units; a panel's with a series column, one
     series after another) and the target's name. The checkpoint's scalers are used as stored: the CSV
     only supplies the last n_steps days. calendar: whose sessions the dates are; None keeps the
-    checkpoint's."""
+    checkpoint's. series: a panel's series to forecast; None: every series in the data."""
     restored = load_checkpoint(ckpt_path)
-    datamodule = datamodule_for(restored, {"path": data_path, "calendar": calendar})
+    datamodule = datamodule_for(restored, {"path": data_path, "calendar": calendar, "series": series})
     if calendar is None and "calendar" not in restored.data_settings:
         # Every series stockrnn shipped then was a US exchange's: XNYS is right for those, not for all.
         log.warning("%s: written before data.calendar existed; its forecast dates are %s sessions: set "
@@ -116,7 +117,8 @@ def print_forecast(table: pd.DataFrame, target: str, output_dir: Path) -> None:
 def main(cfg: DictConfig) -> None:
     with user_errors_exit():
         output_dir = Path(cfg.paths.output_dir)
-        table, target = forecast(cfg.ckpt_path, cfg.data.path, cfg.data.calendar)
+        series = OmegaConf.to_container(cfg.data.series) if cfg.data.get("series") is not None else None
+        table, target = forecast(cfg.ckpt_path, cfg.data.path, cfg.data.calendar, series)
         table.to_csv(output_dir / "forecast.csv", index=False, float_format="%.6f")
         print_forecast(table, target, output_dir)
 
