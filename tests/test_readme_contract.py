@@ -185,6 +185,11 @@ def runs(tmp_path_factory):
     backtest_metrics, _ = backtest(compose_config([*QUICK, *FOLDS, *data, "model.distribution=quantile"],
                                                   root / "backtest", config_name="backtest"))
     table, _ = forecast(str(root / "run" / "checkpoints" / "best.ckpt"), None)
+    # A panel of two series in one long CSV: the panel's keys, files and columns.
+    panel = root / "panel.csv"
+    pd.concat([synthetic_prices().assign(Name=name) for name in ("AAA", "BBB")]).to_csv(panel, index=False)
+    panel_metrics, _ = train(compose_config([*QUICK, f"data.path={panel}", "data.series_column=Name"], root / "panel"))
+    panel_forecast, _ = forecast(str(root / "panel" / "checkpoints" / "best.ckpt"), None)
     sweep = root / "sweep"
     for job, seed in enumerate((0, 1)):
         shutil.copytree(root / "run", sweep / str(job),
@@ -195,29 +200,41 @@ def runs(tmp_path_factory):
     val = pd.read_csv(sweep / "1" / "val_predictions.csv")
     val.assign(predicted=val["predicted"] * 1.001).to_csv(sweep / "1" / "val_predictions.csv", index=False)
     write_summary(sweep)
-    return {"root": root, "run": run_metrics, "backtest": backtest_metrics, "forecast": table, "sweep": sweep}
+    return {"root": root, "run": run_metrics, "backtest": backtest_metrics, "forecast": table, "sweep": sweep,
+            "panel": panel_metrics, "panel_forecast": panel_forecast}
 
 
 def test_every_metric_of_a_run_and_a_backtest_is_in_the_readme_reference(runs):
     assert "test_rmse_step2" in runs["run"] and "garch_val_coverage_90" in runs["backtest"]
     written = json.loads((runs["root"] / "backtest" / "metrics.json").read_text())
     assert set(written) == set(runs["backtest"])
-    assert undocumented(metric_names(runs["run"]) | metric_names(runs["backtest"]), reference()) == []
+    assert "series_beating_linear" in runs["panel"]
+    named = metric_names(runs["run"]) | metric_names(runs["backtest"]) | metric_names(runs["panel"])
+    assert undocumented(named, reference()) == []
 
 
 def test_every_file_a_run_a_backtest_and_a_sweep_leave_is_in_the_readme_reference(runs):
     root = runs["root"]
     left = (entries(root / "run") | entries(root / "run" / "checkpoints") | entries(root / "backtest")
-            | entries(root / "backtest" / "folds" / "1") | (entries(runs["sweep"]) - {"0/", "1/"}))
-    assert {"metrics.json", "best.ckpt", "backtest.csv", "folds/", "summary_by_config.csv"} <= left
+            | entries(root / "backtest" / "folds" / "1") | (entries(runs["sweep"]) - {"0/", "1/"})
+            | entries(root / "panel"))
+    assert {"metrics.json", "best.ckpt", "backtest.csv", "folds/", "summary_by_config.csv", "per_series.csv"} <= left
     assert undocumented(left, reference()) == []
 
 
 def test_every_column_of_the_prediction_files_is_in_the_readme_reference(runs):
     root = runs["root"]
     columns = set()
-    for table in (root / "run" / "predictions.csv", root / "backtest" / "predictions.csv"):
+    for table in (root / "run" / "predictions.csv", root / "backtest" / "predictions.csv",
+                  root / "panel" / "predictions.csv"):
         columns |= set(table.read_text().splitlines()[0].split(","))
-    columns |= set(runs["forecast"].columns)
-    assert {"horizon", "fold", "linear", "step", "q0.25", "garch_hi90"} <= columns
+    columns |= set(runs["forecast"].columns) | set(runs["panel_forecast"].columns)
+    assert {"horizon", "fold", "linear", "step", "q0.25", "garch_hi90", "series", "local_linear"} <= columns
     assert undocumented(columns, reference()) == []
+
+
+def test_every_column_of_per_series_csv_is_on_the_panels_page(runs):
+    """per_series.csv's columns are listed on docs/panels.md (the README links there)."""
+    columns = (runs["root"] / "panel" / "per_series.csv").read_text().splitlines()[0].split(",")
+    assert {"series", "skill", "local_linear_rmse"} <= set(columns)
+    assert undocumented(columns, (REPO_ROOT / "docs" / "panels.md").read_text()) == []
