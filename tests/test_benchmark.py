@@ -25,7 +25,7 @@ def test_windowing_row_counts_every_window_of_the_three_splits():
 def test_speed_row_compares_the_project_fit_with_a_plain_loop(tmp_path):
     out = tmp_path / "bench.json"
     subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"),
-                    "--skip", "heads", "windowing", "linear", "distribution", "busy", "sweep", "backtest",
+                    "--skip", "heads", "windowing", "panel", "linear", "distribution", "busy", "sweep", "backtest",
                     "--settings", "tutorial", "--models", "gru", "--epochs", "2", "--rounds", "1",
                     "--out", str(out)], capture_output=True, text=True, check=True, timeout=300)
     (row,) = json.loads(out.read_text())
@@ -37,7 +37,7 @@ def test_speed_row_compares_the_project_fit_with_a_plain_loop(tmp_path):
 def test_linear_rows_time_the_baseline_on_the_best_experiments_inputs(tmp_path):
     out = tmp_path / "bench.json"
     subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"),
-                    "--skip", "heads", "windowing", "speed", "distribution", "busy", "sweep", "backtest",
+                    "--skip", "heads", "windowing", "panel", "speed", "distribution", "busy", "sweep", "backtest",
                     "--out", str(out)], capture_output=True, text=True, check=True, timeout=300)
     rows = json.loads(out.read_text())
     assert [row["name"] for row in rows] == ["linear/n_steps=20", "linear/n_steps=64"]
@@ -51,7 +51,7 @@ def test_linear_rows_time_the_baseline_on_the_best_experiments_inputs(tmp_path):
 def test_distribution_baselines_row_times_garch_and_climatology_on_five_training_years(tmp_path):
     out = tmp_path / "bench.json"
     subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"),
-                    "--skip", "heads", "windowing", "speed", "linear", "busy", "sweep", "backtest",
+                    "--skip", "heads", "windowing", "panel", "speed", "linear", "busy", "sweep", "backtest",
                     "--out", str(out)], capture_output=True, text=True, check=True, timeout=300)
     (row,) = json.loads(out.read_text())
     assert row["name"] == "distribution_baselines" and row["transform"] == "log_return"
@@ -63,7 +63,7 @@ def test_distribution_baselines_row_times_garch_and_climatology_on_five_training
 
 def test_busy_row_times_the_default_run_idle_and_with_every_core_kept_busy(tmp_path):
     out = tmp_path / "bench.json"
-    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"), "--skip", "heads", "windowing", "linear",
+    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"), "--skip", "heads", "windowing", "panel", "linear",
                     "distribution", "backtest", "speed", "sweep", "--busy-epochs", "1", "--out", str(out)],
                    capture_output=True, text=True, check=True, timeout=300)
     (row,) = json.loads(out.read_text())
@@ -76,7 +76,7 @@ def test_busy_row_times_the_default_run_idle_and_with_every_core_kept_busy(tmp_p
 def test_head_rows_compare_each_distribution_heads_epoch_with_the_point_heads(tmp_path):
     out = tmp_path / "bench.json"
     subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"),
-                    "--skip", "windowing", "speed", "linear", "distribution", "busy", "sweep", "backtest",
+                    "--skip", "windowing", "panel", "speed", "linear", "distribution", "busy", "sweep", "backtest",
                     "--settings", "tutorial", "--epochs", "1", "--rounds", "1", "--out", str(out)],
                    capture_output=True, text=True, check=True, timeout=300)
     rows = json.loads(out.read_text())
@@ -84,3 +84,20 @@ def test_head_rows_compare_each_distribution_heads_epoch_with_the_point_heads(tm
     for row in rows:
         assert row["point_s_per_epoch"] > 0 and row["head_s_per_epoch"] > 0 and row["target_ratio"] == 1.1
         assert row["ratio"] == pytest.approx(row["head_s_per_epoch"] / row["point_s_per_epoch"], rel=0.02)
+
+
+def test_panel_row_reads_trains_and_evaluates_a_long_csv_of_many_series(tmp_path):
+    out = tmp_path / "bench.json"
+    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"),
+                    "--skip", "heads", "windowing", "speed", "linear", "distribution", "busy", "sweep", "backtest",
+                    "--panel-series", "3", "--panel-years", "3", "--out", str(out)],
+                   capture_output=True, text=True, check=True, timeout=300)
+    (row,) = json.loads(out.read_text())
+    assert row["name"] == "panel" and row["series"] == row["series_read"] == 3 and row["years"] == 3
+    # every business day of 2000-2002 for each series, five numeric columns of 8 bytes
+    assert row["rows"] == 3 * 782 and row["series_mb"] == round(3 * 782 * 5 * 8 / 2**20, 1)
+    # each series: every row but the first n_steps (20) is a window's first target
+    assert row["windows"] == 3 * (782 - 20)
+    for key in ("setup_seconds", "epoch_seconds", "evaluate_seconds", "run_seconds", "peak_mb", "csv_mb"):
+        assert row[key] > 0, key
+    assert row["peak_over_series"] == pytest.approx(row["peak_mb"] / (3 * 782 * 5 * 8 / 2**20), rel=0.05)
