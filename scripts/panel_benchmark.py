@@ -83,7 +83,8 @@ def panel_child(csv: Path, years: int) -> dict:
         run_seconds = time.perf_counter() - started
     peak_mb = memory.stop()
     datamodule = objects["datamodule"]
-    windows = sum(r.count for split in ("train", "val", "test") for r in datamodule.windows_of(split).values())
+    windows = sum(part.count for split in ("train", "val", "test")
+                  for part in datamodule.windows_of(split).values())
     return {"n_series": datamodule.n_series, "windows": windows, "setup_seconds": seconds["setup"],
             "epoch_seconds": metrics["train_seconds"], "evaluate_seconds": seconds["evaluate"],
             "run_seconds": run_seconds, "setup_peak_mb": peaks["setup"], "peak_mb": peak_mb,

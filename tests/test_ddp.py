@@ -89,7 +89,7 @@ def check_one_run(run_dir: Path, output: str) -> None:
 
 
 @pytest.mark.slow
-def test_ddp_on_two_cpu_processes_gives_each_rank_a_disjoint_half_of_the_training_windows(tmp_path, prices_csv):
+def test_ddp_on_two_cpu_processes_gives_each_rank_a_disjoint_half_of_the_windows(tmp_path, prices_csv):
     data = ["data=csv", f"data.path={prices_csv}", "data.train_start=2015", "data.train_end=2016",
             "data.test_start=2017", "data.test_end=2017", "data.n_steps=5"]
     record_dir, run_dir, output = run_ddp_recording(tmp_path, data)
