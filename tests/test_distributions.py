@@ -60,7 +60,7 @@ def test_pinball_loss_and_crps_equal_the_library_on_known_values():
     by_hand = np.mean([max(t * (0.3 - v), (t - 1) * (0.3 - v)) for t, v in zip([0.1, 0.5, 0.9], q)])
     assert np.mean(library[0]) == pytest.approx(by_hand)
     module = Forecaster(n_features=1, distribution="quantile", quantiles=[0.1, 0.5, 0.9])
-    crps = module.price_crps(outputs.float(), targets.float(), torch.ones(2)) / 2  # the identity codec
+    crps = module.price_crps(module.codec, outputs.float(), targets.float(), torch.ones(2)) / 2  # identity codec
     expected = sr.crps_quantile(targets.numpy(), quantiles, np.array([0.1, 0.5, 0.9]), backend="numpy")
     assert crps.item() == pytest.approx(float(np.mean(expected)), rel=1e-5)
 

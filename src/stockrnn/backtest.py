@@ -15,6 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from stockrnn.backtest_outputs import fold_row, pooled_metrics, print_backtest, write_backtest
+from stockrnn.data.panel import PanelDataModule
 from stockrnn.errors import StockrnnError
 from stockrnn.evaluation import Evaluation
 from stockrnn.folds import Fold, check_folds, plan_folds
@@ -52,6 +53,9 @@ def fold_config(cfg: DictConfig, fold: Fold, output_dir: Path, init_weights: str
 def folds_of(cfg: DictConfig) -> list[Fold]:
     """The folds on this data's dates, each checked to have enough rows before anything trains."""
     datamodule = instantiate(cfg.data)
+    if isinstance(datamodule, PanelDataModule):
+        raise StockrnnError(f"{datamodule.source} is a panel (several series): backtests take one series for "
+                            "now; train the panel with stockrnn.train, or backtest its series one at a time")
     dates = datamodule.model_columns(datamodule.read_raw()).index
     folds = plan_folds(dates, cfg.backtest, cfg.data)
     check_folds(folds, dates, cfg.data)

@@ -32,7 +32,7 @@ class LinearBaseline:
 
 def flat_windows(dataset: WindowDataset, lags: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each window's last `lags` days (all of them by default) as one row, and its targets."""
-    x, y, _ = dataset.all_windows()
+    x, y, *_ = dataset.all_windows()
     x = x[:, -(lags or x.shape[1]):]
     return x.reshape(len(dataset), -1).double().numpy(), y.double().numpy()
 

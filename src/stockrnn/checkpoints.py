@@ -11,15 +11,18 @@ import torch
 from torch import nn
 
 from stockrnn.data.datamodule import StockDataModule
+from stockrnn.data.panel import PanelDataModule, make_datamodule
 from stockrnn.errors import StockrnnError
 from stockrnn.models.forecaster import Forecaster
 from stockrnn.resume import OVERRIDES_FILE, run_dir_of, train_command
 from stockrnn.utils.config import check_data_settings
 
-REQUIRED_KEYS = ("state_dict", "hyper_parameters", "datamodule_hyper_parameters", StockDataModule.__qualname__)
+REQUIRED_KEYS = ("state_dict", "hyper_parameters", "datamodule_hyper_parameters")
+# Where Lightning keeps the DataModule's state (its class name): one series, or a panel's.
+DATA_STATE_KEYS = (StockDataModule.__qualname__, PanelDataModule.__qualname__)
 # What must match for a checkpoint's weights and scalers to mean the same in another run.
 NETWORK_KEYS = ("cell", "hidden_size", "num_layers", "dropout", "bidirectional", "nonlinearity", "distribution",
-                "quantiles")
+                "quantiles", "series_embedding")
 DATA_KEYS = ("features", "target", "n_steps", "horizon", "scaler", "transform")
 # Those of DATA_KEYS that change the stored scalers by themselves.
 SCALER_KEYS = {"features", "target", "scaler", "transform"}
@@ -44,6 +47,8 @@ def read_checkpoint(path: str | Path) -> dict:
         raise StockrnnError(f"{path} is not a readable stockrnn checkpoint ({type(err).__name__}); "
                             "expected a checkpoints/*.ckpt file written by stockrnn.train") from None
     missing = [key for key in REQUIRED_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
+    if isinstance(checkpoint, dict) and not any(key in checkpoint for key in DATA_STATE_KEYS):
+        missing.append(StockDataModule.__qualname__)
     if missing:
         raise StockrnnError(f"{path} is not a stockrnn checkpoint: it lacks {', '.join(missing)}")
     return checkpoint
@@ -68,8 +73,13 @@ def load_checkpoint(path: str | Path) -> Restored:
                             f"({len(problems)} mismatch{'es' if len(problems) > 1 else ''}, first: {problems[0]})")
     module.load_state_dict(checkpoint["state_dict"])
     module.on_load_checkpoint(checkpoint)
-    return Restored(module, dict(checkpoint["datamodule_hyper_parameters"]),
-                    checkpoint[StockDataModule.__qualname__], int(checkpoint.get("epoch", -1)) + 1)
+    return Restored(module, dict(checkpoint["datamodule_hyper_parameters"]), data_state(checkpoint),
+                    int(checkpoint.get("epoch", -1)) + 1)
+
+
+def data_state(checkpoint: dict) -> dict:
+    """The scalers and column names a checkpoint's DataModule stored (one series' or a panel's)."""
+    return next(checkpoint[key] for key in DATA_STATE_KEYS if key in checkpoint)
 
 
 def load_initial_weights(path: str | Path, module: Forecaster) -> None:
@@ -83,11 +93,11 @@ def load_initial_weights(path: str | Path, module: Forecaster) -> None:
     module.load_state_dict(checkpoint["state_dict"])
 
 
-def datamodule_for(restored: Restored, overrides: dict) -> StockDataModule:
+def datamodule_for(restored: Restored, overrides: dict) -> StockDataModule | PanelDataModule:
     """The checkpoint's data settings with `overrides` (non-null values only), its scalers loaded."""
     settings = restored.data_settings | {k: v for k, v in overrides.items() if v is not None}
     check_data_settings(settings)
-    datamodule = StockDataModule(**settings)
+    datamodule = make_datamodule(**settings)
     datamodule.load_state_dict(restored.data_state)
     return datamodule
 
@@ -115,7 +125,7 @@ def check_resumable(path: str | Path, module: Forecaster, datamodule: StockDataM
     theirs, ours = checkpoint["datamodule_hyper_parameters"], datamodule.hparams
     data_keys = [key for key in DATA_KEYS if theirs.get(key) != ours.get(key)]
     differences += [f"data.{key} {theirs.get(key)!r} there, {ours.get(key)!r} here" for key in data_keys]
-    if checkpoint[StockDataModule.__qualname__] != datamodule.state_dict() and not set(data_keys) & SCALER_KEYS:
+    if data_state(checkpoint) != datamodule.state_dict() and not set(data_keys) & SCALER_KEYS:
         differences.append("its scalers were fit on other training rows (data.path, data.train_start, "
                            "data.train_end)")
     if not differences:

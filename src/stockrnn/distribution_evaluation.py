@@ -75,7 +75,8 @@ def check_baseline_rows(datamodule: StockDataModule) -> None:
     if stop - first < needed:
         dates = datamodule.frame.index
         raise StockrnnError(
-            f"the distribution baselines (GARCH, climatology) are fit on the training rows before validation, "
+            f"{datamodule.source}: the distribution baselines (GARCH, climatology) are fit on the training rows "
+            "before validation, "
             f"{dates[first].date()}..{dates[stop - 1].date()} ({stop - first} rows), and need at least {needed}: "
             "start data.train_start earlier or lower data.val_fraction")
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from stockrnn.checkpoints import datamodule_for, load_checkpoint
+from stockrnn.data.panel import PanelDataModule, refuse_unseen_series
 from stockrnn.evaluation import evaluate
 from stockrnn.mlflow_runs import check_mlflow_installed, record_run
 from stockrnn.run_outputs import (print_results, refuse_finished_run_dir, series_name, write_data_split,
@@ -22,6 +23,8 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
     restored = load_checkpoint(cfg.ckpt_path)
     datamodule = datamodule_for(restored, OmegaConf.to_container(cfg.data, resolve=True))
     datamodule.setup("test")
+    if isinstance(datamodule, PanelDataModule):
+        refuse_unseen_series(datamodule, datamodule.unseen_series, restored.module)
     loggers = instantiate_all(cfg.get("logger"))
     write_data_split(datamodule, output_dir, loggers)
     evaluation = evaluate(restored.module, datamodule)

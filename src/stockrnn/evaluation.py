@@ -59,7 +59,12 @@ def split_report(val: Forecasts, test: Forecasts) -> dict[str, float]:
 
 def evaluate(module: Forecaster, datamodule: StockDataModule) -> Evaluation:
     """val_rmse, the test report and the significance tests for the module's current weights; with
-    a distribution also its quantiles, the distribution baselines' and their scores."""
+    a distribution also its quantiles, the distribution baselines' and their scores. A panel's
+    DataModule is evaluated series by series (panel_evaluation.py)."""
+    if not isinstance(datamodule, StockDataModule):
+        from stockrnn.panel_evaluation import evaluate_panel  # it builds on this module's functions
+
+        return evaluate_panel(module, datamodule)
     splits = datamodule.splits
     linear = fit_linear_baseline(datamodule.dataset(splits.train), datamodule.dataset(splits.val))
     outputs = {name: network_outputs(module, loader)

@@ -88,4 +88,5 @@ def network_outputs(module: Forecaster, loader) -> torch.Tensor:
     """The network's raw outputs (scaled; a point or a distribution's parameters per step) for
     every window of `loader`, in its (time) order, in float64 on the CPU."""
     module.eval()
-    return torch.cat([module(x.to(module.device)).cpu() for x, *_ in loader]).double()
+    return torch.cat([module(x.to(module.device), *(s.to(module.device) for s in series)).cpu()
+                      for x, _, _, *series in loader]).double()

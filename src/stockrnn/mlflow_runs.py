@@ -18,7 +18,8 @@ from stockrnn.utils.quiet import silence_mlflow_notices
 
 INSTALL = "pip install 'stockrnn[mlflow]'"
 # A run's files MLflow keeps, where they exist, and its log (train.log, eval.log, backtest.log).
-RUN_FILES = ("metrics.json", "predictions.csv", "val_predictions.csv", "predictions.png", "data_split.png")
+RUN_FILES = ("metrics.json", "predictions.csv", "val_predictions.csv", "per_series.csv", "predictions.png",
+             "data_split.png")
 BACKTEST_FILES = ("metrics.json", "backtest.csv", "backtest.png", "predictions.csv", "val_predictions.csv")
 
 

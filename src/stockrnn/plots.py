@@ -30,10 +30,20 @@ def predictions_figure(table: pd.DataFrame, title: str, series: str) -> Figure:
     """Actual vs model vs persistence vs linear baseline over the test range (step 1 only); with a
     distribution, its 50% and 90% bands shaded and GARCH's 90% band as lines.
     series names the y axis: the target and where it comes from ("High (prices.csv)")."""
+    fig, ax = plt.subplots(figsize=(11, 4))
+    draw_predictions(ax, table, title, series)
+    # Outside the axes, to the right: inside, any corner hides some of the test range.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    fig.autofmt_xdate()
+    fig.tight_layout()  # makes room for the legend
+    return fig
+
+
+def draw_predictions(ax, table: pd.DataFrame, title: str, series: str) -> None:
+    """predictions_figure's lines and bands on one axis."""
     if "horizon" in table:
         table = table[table["horizon"] == 1]
     dates = pd.to_datetime(table["date"])
-    fig, ax = plt.subplots(figsize=(11, 4))
     if "q0.05" in table:
         ax.fill_between(dates, table["q0.05"], table["q0.95"], color="tab:red", alpha=0.12, linewidth=0,
                         label="90% interval")
@@ -48,10 +58,35 @@ def predictions_figure(table: pd.DataFrame, title: str, series: str) -> Figure:
     ax.plot(dates, table["linear"], color="tab:blue", linewidth=0.8, linestyle=":", label="linear")
     ax.set_title(title)
     ax.set_ylabel(series)
-    # Outside the axes, to the right: inside, any corner hides some of the test range.
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-    fig.autofmt_xdate()
-    fig.tight_layout()  # makes room for the legend
+
+
+def shown_series(per_series: pd.DataFrame) -> dict[str, str]:
+    """The best, the median and the worst series by test skill (fewer with fewer series), each with
+    its place; with an even count the median is the lower of the middle two. NaN skill sorts last."""
+    ranked = per_series.sort_values("skill", ascending=False, na_position="last", kind="stable")
+    names = ranked["series"].tolist()
+    shown = {}
+    for place, position in (("best", 0), ("median", (len(names) - 1) // 2), ("worst", len(names) - 1)):
+        shown.setdefault(names[position], place)
+    return shown
+
+
+def panel_predictions_figure(table: pd.DataFrame, per_series: pd.DataFrame, title: str,
+                             series: str) -> Figure:
+    """A panel's predictions.png: predictions_figure's axis for the best, the median and the worst
+    series by test skill, one above the other, each titled with the series and its skill.
+    table: predictions.csv (with its `series` column); per_series: per_series.csv."""
+    shown = shown_series(per_series)
+    skills = per_series.set_index("series")["skill"]
+    fig, axes = plt.subplots(len(shown), 1, figsize=(11, 3.2 * len(shown) + 0.6), squeeze=False)
+    for ax, (name, place) in zip(axes[:, 0], shown.items()):
+        draw_predictions(ax, table[table["series"] == name], f"{place}: {name}, skill {skills[name]:+.3f}",
+                         series)
+        # Not autofmt_xdate: it hides the dates of all but the lowest axis, and series' dates may differ.
+        ax.tick_params(axis="x", labelrotation=30)
+    axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    fig.suptitle(title)
+    fig.tight_layout()
     return fig
 
 

@@ -15,12 +15,14 @@ from rich.table import Table
 
 from stockrnn.checkpoints import datamodule_for, load_checkpoint
 from stockrnn.data.datamodule import StockDataModule
+from stockrnn.data.panel import PanelDataModule, refuse_unseen_series
 from stockrnn.data.features import check_finite
 from stockrnn.data.scaling import TRAINED_BOUNDS
 from stockrnn.data.sessions import next_trading_days
 from stockrnn.distribution_evaluation import checkpoint_calibration, levels_of, network_quantiles
 from stockrnn.errors import StockrnnError
 from stockrnn.models.distributions import has_quantiles
+from stockrnn.models.forecaster import Forecaster
 from stockrnn.utils.command import command
 from stockrnn.utils.entry import user_errors_exit
 
@@ -28,18 +30,40 @@ log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def forecast(ckpt_path: str, data_path: str | None, calendar: str | None = None) -> tuple[pd.DataFrame, str]:
-    """The forecast table (date, step, forecast in price units) and the target's name. The
-    checkpoint's scalers are used as stored: the CSV only supplies the last n_steps days.
-    calendar: whose sessions the dates are; None keeps the checkpoint's."""
+def forecast(ckpt_path: str, data_path: str | None, calendar: str | None = None,
+             series: list[str] | None = None) -> tuple[pd.DataFrame, str]:
+    """The forecast table (date, step, forecast in price units; a panel's with a series column, one
+    series after another) and the target's name. The checkpoint's scalers are used as stored: the CSV
+    only supplies the last n_steps days. calendar: whose sessions the dates are; None keeps the
+    checkpoint's; series: a panel's series to forecast, None for every one in the CSV (or the
+    checkpoint's data.series when the CSV is its own)."""
     restored = load_checkpoint(ckpt_path)
-    datamodule = datamodule_for(restored, {"path": data_path, "calendar": calendar})
+    datamodule = datamodule_for(restored, {"path": data_path, "calendar": calendar, "series": series})
     if calendar is None and "calendar" not in restored.data_settings:
         # Every series stockrnn shipped then was a US exchange's: XNYS is right for those, not for all.
         log.warning("%s: written before data.calendar existed; its forecast dates are %s sessions: set "
                     "data.calendar to the series' exchange code, or weekdays, if it trades otherwise",
                     ckpt_path, datamodule.calendar)
-    frame = datamodule.model_columns(datamodule.read_raw())
+    module = restored.module.eval()
+    if not isinstance(datamodule, PanelDataModule):
+        return forecast_series(module, datamodule, datamodule.read_raw()), datamodule.target
+    raw = datamodule.read_series()
+    refuse_unseen_series(datamodule, [name for name in raw if name not in datamodule.known_series], module)
+    tables = []
+    for name, frame in raw.items():
+        part = datamodule.series_data(name)
+        if name not in datamodule.known_series:  # no embedding (refused above): scale it on its own training rows
+            part.prepare(frame)
+        index = datamodule.known_series.index(name) if name in datamodule.known_series else 0
+        table = forecast_series(module, part, frame, torch.tensor([index]))
+        tables.append(table.assign(series=name)[["series", *table.columns]])
+    return pd.concat(tables, ignore_index=True), datamodule.target
+
+
+def forecast_series(module: Forecaster, datamodule: StockDataModule, raw: pd.DataFrame,
+                    series: torch.Tensor | None = None) -> pd.DataFrame:
+    """One series' forecast table from its frame's last n_steps days (series: its index in a panel)."""
+    frame = datamodule.model_columns(raw)
     n_steps = datamodule.n_steps
     if len(frame) < n_steps:
         raise StockrnnError(f"{datamodule.source}: has {len(frame)} usable rows; the checkpoint's "
@@ -47,9 +71,8 @@ def forecast(ckpt_path: str, data_path: str | None, calendar: str | None = None)
     check_finite(frame.iloc[-n_steps:], datamodule.features, datamodule.source)
     window = datamodule.scaled_inputs(frame.iloc[-n_steps:])[None]
     warn_if_far_outside_training(datamodule, window[0].numpy())
-    module = restored.module.eval()
     last_known = frame[datamodule.target].to_numpy()[-1:]
-    outputs = module(window).double()
+    outputs = module(window, series).double()
     prices = datamodule.to_price(module.kind.point(outputs).numpy(), last_known)[0]
     dates = next_trading_days(frame.index[-1], len(prices), datamodule.calendar, datamodule.source)
     table = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "step": np.arange(1, len(prices) + 1),
@@ -58,7 +81,7 @@ def forecast(ckpt_path: str, data_path: str | None, calendar: str | None = None)
         quantiles = network_quantiles(module, datamodule, outputs, last_known, checkpoint_calibration(module))
         for k, level in enumerate(levels_of(module)):
             table[f"q{level:g}"] = quantiles[0, :, k]
-    return table, datamodule.target
+    return table
 
 
 def warn_if_far_outside_training(datamodule: StockDataModule, scaled: np.ndarray) -> None:
@@ -81,10 +104,11 @@ def print_forecast(table: pd.DataFrame, target: str, output_dir: Path) -> None:
     forecast.csv; seven quantile columns would not fit a terminal's width)."""
     intervals = {"50%": ("q0.25", "q0.75"), "90%": ("q0.05", "q0.95")} if "q0.05" in table else {}
     rich_table = Table(title=f"Forecast of {target}")
-    for column in ("date", "step", "forecast", *intervals):
+    series = ["series"] if "series" in table else []  # a panel's
+    for column in (*series, "date", "step", "forecast", *intervals):
         rich_table.add_column(column, justify="right", no_wrap=True)
     for _, row in table.iterrows():
-        rich_table.add_row(row["date"], str(row["step"]), f"{row['forecast']:.4f}",
+        rich_table.add_row(*(str(row[name]) for name in series), row["date"], str(row["step"]), f"{row['forecast']:.4f}",
                            *(f"{row[low]:.2f} to {row[high]:.2f}" for low, high in intervals.values()))
     Console().print(rich_table)
     print(f"written to {output_dir / 'forecast.csv'}", flush=True)  # a path: unwrapped, for copy and paste
@@ -94,7 +118,9 @@ def print_forecast(table: pd.DataFrame, target: str, output_dir: Path) -> None:
 def main(cfg: DictConfig) -> None:
     with user_errors_exit():
         output_dir = Path(cfg.paths.output_dir)
-        table, target = forecast(cfg.ckpt_path, cfg.data.path, cfg.data.calendar)
+        series = cfg.data.get("series")
+        table, target = forecast(cfg.ckpt_path, cfg.data.path, cfg.data.calendar,
+                                 None if series is None else list(series))
         table.to_csv(output_dir / "forecast.csv", index=False, float_format="%.6f")
         print_forecast(table, target, output_dir)
 

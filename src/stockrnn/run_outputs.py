@@ -7,7 +7,9 @@ import json
 import logging
 from pathlib import Path
 
+import pandas as pd
 from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger
+from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 from rich import box
 from rich.console import Console
@@ -43,6 +45,12 @@ TENSORBOARD_NAMES = {
 } | {"crps_skill": "test/crps_skill", "crps_skill_garch": "test/crps_skill_garch",
      "dm_pvalue_crps_garch": "test/dm_pvalue_crps_garch",
      "dm_pvalue_crps_climatology": "test/dm_pvalue_crps_climatology", "objective": "val/objective"}
+# A panel's (panel_report.py): figures over its series, and the local linear model's beside the global one's.
+TENSORBOARD_NAMES |= {key: f"panel/{key}" for key in ("n_series", "skill_mean", "skill_median",
+                                                      "series_beating_persistence", "series_beating_linear",
+                                                      "series_beating_local_linear")}
+TENSORBOARD_NAMES |= {f"local_linear_{key}": f"test/local_linear_{key}"
+                      for key in ("rmse", "mae", "mape", "direction_acc", "skill")}
 
 
 def interval_score_names() -> dict[str, str]:
@@ -67,11 +75,16 @@ HPARAM_METRICS = ("val_rmse", "test_rmse", "skill", "persistence_rmse", "linear_
 DISTRIBUTION_HPARAM_METRICS = ("objective", "val_crps", "test_crps", "garch_crps", "climatology_crps",
                                "crps_skill", "crps_skill_garch", "test_coverage_90", "test_width_90",
                                "dm_pvalue_crps_garch")
+# And those of a panel.
+PANEL_HPARAM_METRICS = ("objective", "skill_mean", "skill_median", "series_beating_persistence",
+                        "series_beating_linear", "local_linear_rmse", "local_linear_skill")
 
 
 def hparam_metrics(metrics: dict, keys=HPARAM_METRICS) -> dict:
-    """The final figures of a run's HParams session: `keys`, and its distribution's when it has one."""
-    return {f"hp/{key}": metrics[key] for key in (*keys, *DISTRIBUTION_HPARAM_METRICS) if key in metrics}
+    """The final figures of a run's HParams session: `keys`, and its distribution's and panel's when
+    it is one."""
+    return {f"hp/{key}": metrics[key] for key in (*keys, *DISTRIBUTION_HPARAM_METRICS, *PANEL_HPARAM_METRICS)
+            if key in metrics}
 # The run's hyperparameters in the HParams tab: these keys and every key under a prefix ending in
 # a dot. Run-level settings (paths, checkpointing, the progress bar, the accelerator) stay out:
 # constant columns that would crowd the swept ones.
@@ -116,16 +129,20 @@ def split_ranges(datamodule: StockDataModule) -> dict[str, tuple[int, int, int]]
 
 
 def write_data_split(datamodule: StockDataModule, output_dir: Path, loggers: list[Logger]) -> None:
-    """data_split.png, the same figure in TensorBoard, and the ranges in train.log."""
-    frame, splits = datamodule.frame, datamodule.splits
-    dates = frame.index
-    ranges = {}
-    for name, (first, last, windows) in split_ranges(datamodule).items():
-        ranges[name] = (dates[first], dates[last])
-        run_log.info("%s: %s..%s, %d rows, %d windows", name, dates[first].date(), dates[last].date(),
-                     last - first + 1, windows)
-    shown = frame[datamodule.target].iloc[splits.train_rows[0]:splits.test_rows[1]]
-    fig = plots.data_split_figure(shown, ranges, series_name(datamodule))
+    """data_split.png (a panel's: its first series), the same figure in TensorBoard, and each
+    series' ranges in train.log."""
+    for name, part in datamodule.parts.items():
+        dates = part.frame.index
+        for split, (first, last, windows) in split_ranges(part).items():
+            run_log.info("%s%s: %s..%s, %d rows, %d windows", f"{name} " if datamodule.n_series > 1 else "", split,
+                         dates[first].date(), dates[last].date(), last - first + 1, windows)
+    name, part = next(iter(datamodule.parts.items()))
+    ranges = {split: (part.frame.index[first], part.frame.index[last])
+              for split, (first, last, _) in split_ranges(part).items()}
+    shown = part.frame[part.target].iloc[part.splits.train_rows[0]:part.splits.test_rows[1]]
+    label = series_name(datamodule) + (f", series {name} (first of {datamodule.n_series})"
+                                       if datamodule.n_series > 1 else "")
+    fig = plots.data_split_figure(shown, ranges, label)
     for writer in tensorboard_writers(loggers):
         writer.add_figure("data_split", fig, global_step=0, close=False)
     plots.save(fig, output_dir / "data_split.png")
@@ -138,10 +155,11 @@ def write_results(evaluation: Evaluation, output_dir: Path, loggers: list[Logger
     metrics = evaluation.metrics
     evaluation.predictions.to_csv(output_dir / "predictions.csv", index=False, float_format="%.6f")
     evaluation.val_predictions.to_csv(output_dir / VAL_PREDICTIONS, index=False, float_format="%.6f")
-    title = f"{title}: test RMSE {metrics['test_rmse']:.3f} vs persistence {metrics['persistence_rmse']:.3f}"
-    if "test_crps" in metrics:
-        title += f"; CRPS {metrics['test_crps']:.3f} vs GARCH {metrics['garch_crps']:.3f}"
-    fig = plots.predictions_figure(evaluation.predictions, title, series)
+    per_series = evaluation.per_series
+    if per_series is not None:
+        # Significant digits, as backtest.csv: p-values near 0 and low-priced series' figures keep theirs.
+        per_series.to_csv(output_dir / "per_series.csv", index=False, float_format="%.8g")
+    fig = predictions_picture(evaluation, title, series)
     scalars = {name: metrics[key] for key, name in TENSORBOARD_NAMES.items() if key in metrics}
     for logger in loggers:
         if isinstance(logger, MLFlowLogger):  # gets metrics.json's own keys and the files (mlflow_runs.py)
@@ -150,11 +168,45 @@ def write_results(evaluation: Evaluation, output_dir: Path, loggers: list[Logger
         if isinstance(logger, TensorBoardLogger):
             log_hparams_session(logger, hparams, hparam_metrics(metrics), step, output_dir)
             logger.experiment.add_figure("predictions", fig, global_step=step, close=False)
+            if per_series is not None:
+                logger.experiment.add_text("per_series", markdown_table(per_series), global_step=step)
         else:
             logger.log_hyperparams(hparams)
         logger.save()
     plots.save(fig, output_dir / "predictions.png")
     write_json_atomically(metrics, output_dir / "metrics.json")
+
+
+def predictions_picture(evaluation: Evaluation, title: str, series: str) -> Figure:
+    """predictions.png: the test range with the pooled figures in the title; a panel's best, median and
+    worst series with their skills instead (its pooled RMSE mixes prices of every size)."""
+    metrics = evaluation.metrics
+    if evaluation.per_series is not None:
+        title = (f"{title}: {metrics['n_series']} series, skill per series mean "
+                 f"{metrics['skill_mean']:+.3f}, median {metrics['skill_median']:+.3f}")
+        return plots.panel_predictions_figure(evaluation.predictions, evaluation.per_series, title, series)
+    title = f"{title}: test RMSE {metrics['test_rmse']:.3f} vs persistence {metrics['persistence_rmse']:.3f}"
+    if "test_crps" in metrics:
+        title += f"; CRPS {metrics['test_crps']:.3f} vs GARCH {metrics['garch_crps']:.3f}"
+    return plots.predictions_figure(evaluation.predictions, title, series)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A table as Markdown (TensorBoard's text tab renders it), numbers to 4 significant digits."""
+    def cell(value) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + " --- |" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def panel_summary(metrics: dict) -> str:
+    """A panel's figures over its series in one line."""
+    n = metrics["n_series"]
+    return (f"{n} series: skill per series mean {metrics['skill_mean']:+.4f}, median "
+            f"{metrics['skill_median']:+.4f}; beats persistence in {metrics['series_beating_persistence']} "
+            f"and the linear model in {metrics['series_beating_linear']} of {n} series")
 
 
 def readable_hparams(config: dict, run_dir: str, prefix: str = "",
@@ -208,19 +260,25 @@ def print_results(metrics: dict, output_dir: Path, title: str | None = None) -> 
                       f"{metrics[f'{prefix}_mape']:.3f}", f"{metrics[f'{prefix}_direction_acc']:.3f}",
                       f"{metrics[skill_key]:+.4f}" if skill_key else "0")
     tests = "; ".join(verdicts(metrics))
+    # A panel: the table pools every series' targets; one line over the series beside it.
+    panel = [panel_summary(metrics)] if "n_series" in metrics else []
     tables = [table] + ([interval_table(metrics)] if "test_crps" in metrics else [])
     for shown in tables:
         Console().print(shown)
     Console().print(tests, highlight=False)
-    # Plain print: rich would wrap a long path mid-name at the terminal's width.
+    for line in panel:
+        print(line)
+    # Plain print (also the panel's line): rich would wrap a long path mid-name at the terminal's width.
     chosen_by = (f"val_crps {metrics['val_crps']:.4f} (objective {metrics['objective']:.4f}); "
-                 if "val_crps" in metrics else "")
+                 if "val_crps" in metrics else
+                 f"objective {metrics['objective']:.4f} (mean over series of val_rmse / persistence's); "
+                 if "n_series" in metrics else "")
     print(f"val_rmse {metrics['val_rmse']:.4f}; {chosen_by}run directory: {output_dir}", flush=True)
     text = io.StringIO()
     for shown in tables:
         shown.box = box.ASCII
         Console(file=text, width=200, color_system=None).print(shown)
-    run_log.info("test results:\n%s\n%s", text.getvalue().rstrip(), tests)
+    run_log.info("test results:\n%s\n%s", text.getvalue().rstrip(), "\n".join([tests, *panel]))
 
 
 def interval_table(metrics: dict) -> Table:

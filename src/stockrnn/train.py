@@ -58,11 +58,12 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")  # bad data fails here, before anything is written
     if cfg.model.get("distribution", "none") != "none":
-        check_baseline_rows(datamodule)  # not after a whole fit
+        for part in datamodule.parts.values():
+            check_baseline_rows(part)  # not after a whole fit
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     module = instantiate(cfg.model, n_features=datamodule.n_features, horizon=datamodule.horizon,
-                         target_codec=datamodule.target_codec.to_dict())
+                         target_codec=datamodule.target_codec.to_dict(), n_series=datamodule.n_series)
     threads, reason = torch_threads(cfg.get("torch_threads"), sum(p.numel() for p in module.parameters()))
     torch.set_num_threads(threads)
     log.info("torch threads: %d (%s)", threads, reason)

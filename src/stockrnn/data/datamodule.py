@@ -28,6 +28,13 @@ class SplitTargets:
     last_known: np.ndarray  # windows: the target on the day before the first target (persistence)
 
 
+def window_loader(dataset, batch_size: int, batches_per_step: int, shuffle: bool, collate_fn) -> DataLoader:
+    """Batches of batches_per_step minibatches, read in one gather (see Forecaster)."""
+    order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+    batches = SlicedBatchSampler(order, batch_size * batches_per_step, drop_last=False)
+    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate_fn)
+
+
 class StockDataModule(L.LightningDataModule):
     def __init__(self, features: list[str], target: str, train_start, train_end, test_start,
                  test_end, n_steps: int, horizon: int = 1, val_fraction: float = 0.2,
@@ -57,6 +64,13 @@ class StockDataModule(L.LightningDataModule):
     @property
     def n_features(self) -> int:
         return len(self.features)
+
+    n_series = 1  # a panel has several (data/panel.py)
+
+    @property
+    def parts(self) -> dict[str, "StockDataModule"]:
+        """Series name -> its data, as a panel has them: for code that goes through every series."""
+        return {self.target: self}
 
     def setup(self, stage: str | None = None) -> None:
         if self.frame is not None:  # Lightning calls setup once per trainer entry point
@@ -96,11 +110,8 @@ class StockDataModule(L.LightningDataModule):
                              window_range.first, window_range.count, self.target_codec)
 
     def _loader(self, window_range: WindowRange, shuffle: bool, collate_fn) -> DataLoader:
-        """Batches of batches_per_step minibatches, read in one gather (see Forecaster)."""
-        dataset = self.dataset(window_range)
-        order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-        batches = SlicedBatchSampler(order, self.batch_size * self.batches_per_step, drop_last=False)
-        return DataLoader(dataset, batch_sampler=batches, collate_fn=collate_fn)
+        return window_loader(self.dataset(window_range), self.batch_size, self.batches_per_step, shuffle,
+                             collate_fn)
 
     def train_dataloader(self) -> DataLoader:
         """Each item: a list of minibatches of batch_size windows, one optimizer step each."""
@@ -142,4 +153,4 @@ class StockDataModule(L.LightningDataModule):
                 f"not {self.features} -> {self.target}"
             )
         self.feature_scaler = Scaler.from_dict(state["feature_scaler"])
-        self.target_codec = TargetCodec(**state["target_codec"])
+        self.target_codec = TargetCodec.from_dict(state["target_codec"])

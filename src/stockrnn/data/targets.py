@@ -27,17 +27,35 @@ class TargetCodec:
     """prices <-> scaled transformed values, given each window's last known price (its anchor).
 
     Works on torch tensors and numpy arrays alike; prices are (windows, horizon), anchors (windows,).
+    A panel's codec (see data/panel.py) holds one offset and scale per series: `select` gives the
+    codec of each window's series.
     """
 
     transform: str
-    offset: float
-    scale: float
+    offset: float | tuple[float, ...]
+    scale: float | tuple[float, ...]
 
     @classmethod
     def fit(cls, transform: str, scaler_kind: str, train_prices: np.ndarray) -> "TargetCodec":
         """Fit on the target over training rows only."""
         scaler = Scaler.fit(scaler_kind, one_step_changes(train_prices, transform)[:, None])
         return cls(transform, scaler.offset[0], scaler.scale[0])
+
+    @classmethod
+    def stack(cls, codecs: list["TargetCodec"]) -> "TargetCodec":
+        """One codec for a panel: the series' codecs, addressed by series index."""
+        return cls(codecs[0].transform, tuple(c.offset for c in codecs), tuple(c.scale for c in codecs))
+
+    def select(self, series) -> "TargetCodec":
+        """The codec of each window's series (series: windows, an index into a panel's series): an
+        offset and scale per window; a one-series codec as it is."""
+        if not isinstance(self.offset, tuple):
+            return self
+        if isinstance(series, torch.Tensor):
+            pick = lambda values: torch.tensor(values, dtype=torch.float32, device=series.device)[series]  # noqa: E731
+        else:
+            pick = lambda values: np.asarray(values, dtype=np.float64)[series]  # noqa: E731
+        return TargetCodec(self.transform, pick(self.offset), pick(self.scale))
 
     def encode(self, prices, anchor):
         anchor = anchor[..., None]
@@ -47,10 +65,10 @@ class TargetCodec:
             value = prices - anchor
         else:
             value = _log(prices / anchor)
-        return (value - self.offset) / self.scale
+        return (value - _per_window(self.offset, value)) / _per_window(self.scale, value)
 
     def decode(self, encoded, anchor):
-        value = encoded * self.scale + self.offset
+        value = encoded * _per_window(self.scale, encoded) + _per_window(self.offset, encoded)
         anchor = anchor[..., None]
         if self.transform == "level":
             return value
@@ -59,7 +77,20 @@ class TargetCodec:
         return anchor * _exp(value)
 
     def to_dict(self) -> dict:
-        return {"transform": self.transform, "offset": self.offset, "scale": self.scale}
+        plain = (lambda v: list(v)) if isinstance(self.offset, tuple) else float
+        return {"transform": self.transform, "offset": plain(self.offset), "scale": plain(self.scale)}
+
+    @classmethod
+    def from_dict(cls, state: dict) -> "TargetCodec":
+        as_stored = (lambda v: tuple(map(float, v))) if isinstance(state["offset"], (list, tuple)) else float
+        return cls(state["transform"], as_stored(state["offset"]), as_stored(state["scale"]))
+
+
+def _per_window(parameter, like):
+    """A selected codec's per-window offset or scale, shaped to broadcast over `like`'s later axes."""
+    if isinstance(parameter, float):
+        return parameter
+    return parameter.reshape(parameter.shape + (1,) * (like.ndim - 1))
 
 
 def _log(values):

@@ -24,6 +24,7 @@ class WindowDataset(Dataset):
                  first_target_row: int, length: int, codec: TargetCodec | None = None):
         assert first_target_row >= n_steps and first_target_row + length + horizon - 1 <= len(target_prices)
         # inputs: rows x features; unfold adds the window axis last, hence the transpose.
+        self.inputs = inputs
         self.input_windows = inputs.unfold(0, n_steps, 1).transpose(1, 2)  # (rows-n+1, n, features)
         self.target_windows = target_prices.unfold(0, horizon, 1)  # (rows-h+1, horizon)
         self.target_prices, self.codec = target_prices, codec

@@ -24,7 +24,7 @@ class Forecaster(L.LightningModule):
                  gradient_clip_val: float | None = None, gradient_clip_algorithm: str = "norm",
                  optimizer: Callable | None = None, scheduler: Callable | None = None,
                  distribution: str = "none", quantiles: Sequence[float] = DEFAULT_QUANTILES,
-                 calibration: str = "none"):
+                 calibration: str = "none", n_series: int = 1, series_embedding: int = 0):
         super().__init__()
         # Plain numbers only: a checkpoint rebuilds the network from these, without pickled objects.
         # logger=False: the resolved run config is logged once, with the final metrics.
@@ -32,9 +32,10 @@ class Forecaster(L.LightningModule):
         # What the outputs mean, and the loss (models/distributions.py).
         self.kind = forecast_kind(distribution, quantiles)
         self.network = RecurrentNetwork(n_features, horizon, cell, hidden_size, num_layers, dropout,
-                                        bidirectional, nonlinearity, self.kind.outputs_per_step)
+                                        bidirectional, nonlinearity, self.kind.outputs_per_step,
+                                        n_series, series_embedding)
         # Decodes outputs to prices for val/rmse; the identity when the module is used bare.
-        self.codec = TargetCodec(**(target_codec or {"transform": "level", "offset": 0.0, "scale": 1.0}))
+        self.codec = TargetCodec.from_dict(target_codec or {"transform": "level", "offset": 0.0, "scale": 1.0})
         self.optimizer_factory = optimizer or torch.optim.Adam
         self.scheduler_factory = scheduler
         # Lightning's fixed cost per step (hooks, loop bookkeeping, the optimizer closure) is most
@@ -53,14 +54,15 @@ class Forecaster(L.LightningModule):
         self.conformal_offsets: np.ndarray | None = None
         self._val_quantiles: list[tuple[torch.Tensor, torch.Tensor]] = []
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.network(x)
+    def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
+        return self.network(x, series)
 
-    def training_step(self, minibatches: list[tuple[torch.Tensor, torch.Tensor]], batch_idx: int) -> None:
+    def training_step(self, minibatches: list[tuple[torch.Tensor, ...]], batch_idx: int) -> None:
+        """Each minibatch: (x, y, anchor), and a panel's series index of each window (data/panel.py)."""
         optimizer = self.optimizers()
         clip = self.hparams.gradient_clip_val
-        for x, y, _ in minibatches:
-            loss = self.kind.loss(self(x), y)
+        for x, y, _, *series in minibatches:
+            loss = self.kind.loss(self(x, *series), y)
             optimizer.zero_grad()
             self.manual_backward(loss)
             if clip:
@@ -94,21 +96,23 @@ class Forecaster(L.LightningModule):
             self._stop_if_diverged(self._train_sum, "training")
 
     def validation_step(self, batch, batch_idx) -> None:
-        x, y, anchor = batch
-        outputs = self(x)
-        actual = self.codec.decode(y, anchor)
-        price_error = self.codec.decode(self.kind.point(outputs), anchor) - actual
-        crps = self.price_crps(outputs, actual, anchor) if has_quantiles(self.kind) else torch.zeros(())
+        x, y, anchor, *series = batch
+        outputs = self(x, *series)
+        codec = self.codec.select(*series) if series else self.codec  # a panel's: each window's series
+        actual = codec.decode(y, anchor)
+        price_error = codec.decode(self.kind.point(outputs), anchor) - actual
+        crps = self.price_crps(codec, outputs, actual, anchor) if has_quantiles(self.kind) else torch.zeros(())
         sums = torch.stack([self.kind.loss(outputs, y) * y.numel(), price_error.pow(2).sum(), crps]).detach()
         self._val_sums = self._val_sums.to(sums.device) + sums
         self._val_count += y.numel()
         if self.hparams.calibration == "conformal":
             self._val_quantiles.append((self.kind.quantiles(outputs).detach().cpu(), y.detach().cpu()))
 
-    def price_crps(self, outputs: torch.Tensor, actual: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
+    def price_crps(self, codec: TargetCodec, outputs: torch.Tensor, actual: torch.Tensor,
+                   anchor: torch.Tensor) -> torch.Tensor:
         """Summed CRPS in price units of the quantiles at the configured levels: twice the mean pinball
         loss over the levels (scoringrules' crps_quantile, which the final val_crps uses)."""
-        quantiles = self.codec.decode(self.kind.quantiles(outputs), anchor[:, None])
+        quantiles = codec.decode(self.kind.quantiles(outputs), anchor[:, None])
         return 2 * pinball(actual, quantiles, self.kind.levels).mean(dim=-1).sum()
 
     def on_validation_epoch_end(self) -> None:

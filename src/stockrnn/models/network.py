@@ -10,17 +10,24 @@ CELLS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 
 
 class RecurrentNetwork(nn.Module):
-    """(batch, n_steps, n_features) -> (batch, horizon), or (batch, horizon, outputs_per_step)."""
+    """(batch, n_steps, n_features) -> (batch, horizon), or (batch, horizon, outputs_per_step).
+
+    With series_embedding > 0 (a panel, see data/panel.py) each of the n_series series has a learned
+    vector of that size, appended to every step's inputs: the static covariate that lets one global
+    network treat its series differently.
+    """
 
     def __init__(self, n_features: int, horizon: int = 1, cell: str = "lstm", hidden_size: int = 64,
                  num_layers: int = 1, dropout: float = 0.0, bidirectional: bool = False,
-                 nonlinearity: str = "tanh", outputs_per_step: int = 1):
+                 nonlinearity: str = "tanh", outputs_per_step: int = 1, n_series: int = 1,
+                 series_embedding: int = 0):
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"model.cell='{cell}' is not known; expected one of {', '.join(CELLS)}")
         extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
+        self.series_embedding = nn.Embedding(n_series, series_embedding) if series_embedding else None
         self.rnn = getattr(nn, CELLS[cell])(
-            input_size=n_features, hidden_size=hidden_size, num_layers=num_layers,
+            input_size=n_features + series_embedding, hidden_size=hidden_size, num_layers=num_layers,
             # torch applies dropout between layers only; with one layer it would just warn.
             dropout=dropout if num_layers > 1 else 0.0,
             bidirectional=bidirectional, batch_first=True, **extra,
@@ -43,7 +50,13 @@ class RecurrentNetwork(nn.Module):
         last_layer = h_n[-self.directions:]  # (directions, batch, hidden)
         return last_layer.transpose(0, 1).reshape(x.shape[0], -1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
+        """series: each window's series index (batch,), read only with a series embedding."""
+        if self.series_embedding is not None:
+            if series is None:
+                series = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+            identity = self.series_embedding(series)[:, None, :].expand(-1, x.shape[1], -1)
+            x = torch.cat([x, identity], dim=-1)
         outputs = self.head(self.head_dropout(self.final_states(x)))
         if self.outputs_per_step == 1:
             return outputs

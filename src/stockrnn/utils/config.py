@@ -185,6 +185,9 @@ def check_config(cfg: DictConfig, split_bounds: bool = True) -> None:
         _positive_int(model.get(key), f"model.{key}")
     _in_range(model.dropout, "model.dropout", 0.0, 1.0, closed_low=True)
     _one_of(model.cell, "model.cell", CELLS)
+    embedding = model.get("series_embedding", 0)
+    if isinstance(embedding, bool) or not isinstance(embedding, int) or embedding < 0:
+        raise StockrnnError(f"model.series_embedding={embedding!r}: expected 0 (off) or a positive integer")
     check_distribution_settings(model)
     # The module steps its own minibatches (manual optimization), which Lightning refuses to
     # combine with its automatic clipping and accumulation: point at what works instead.

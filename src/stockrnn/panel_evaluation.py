@@ -1,0 +1,51 @@
+"""Evaluate a global forecaster on a panel: each series' forecasts in its own price units, pooled, with
+the global ridge (one on every series' windows) and the local ridges (one per series) beside."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from stockrnn.baselines import fit_linear_baseline
+from stockrnn.data.panel import PanelDataModule
+from stockrnn.distribution_evaluation import with_distributions
+from stockrnn.evaluation import Evaluation, split_forecasts, split_report
+from stockrnn.forecasts import Forecasts, network_outputs
+from stockrnn.models.distributions import has_quantiles
+from stockrnn.models.forecaster import Forecaster
+from stockrnn.panel_report import panel_metrics, per_series_table
+
+
+def outputs_by_series(datamodule: PanelDataModule, split: str, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A pooled split's network outputs cut into each series' (the pooled order is series by series)."""
+    counts = [windows.count for windows in datamodule.windows_of(split).values()]
+    return dict(zip(datamodule.series_names, outputs.split(counts), strict=True))
+
+
+def evaluate_panel(module: Forecaster, datamodule: PanelDataModule) -> Evaluation:
+    """The pooled metrics (the keys of a one-series run, over every series' targets), the panel's
+    (skill_mean, series_beating_persistence, objective...) and per_series.csv's table."""
+    global_linear = fit_linear_baseline(datamodule.pooled("train"), datamodule.pooled("val"))
+    outputs = {split: outputs_by_series(datamodule, split, network_outputs(module, loader))
+               for split, loader in (("val", datamodule.val_dataloader()), ("test", datamodule.test_dataloader()))}
+    splits: dict[str, list[Forecasts]] = {"val": [], "test": []}
+    for name, part in datamodule.parts.items():
+        local_linear = fit_linear_baseline(part.dataset(part.splits.train), part.dataset(part.splits.val))
+        own = {}
+        for split in splits:
+            windows = getattr(part.splits, split)
+            forecasts = split_forecasts(part, windows, outputs[split][name], module, global_linear)
+            local = part.to_price(local_linear.predict(part.dataset(windows)), forecasts.last_known)
+            own[split] = dataclasses.replace(forecasts, series=np.full(len(local), name, dtype=object),
+                                             local_linear=local)
+        if has_quantiles(module.kind):
+            own["val"], own["test"] = with_distributions(module, part, own["val"], own["test"],
+                                                         {split: outputs[split][name] for split in splits})
+        for split in splits:
+            splits[split].append(own[split])
+    val, test = (Forecasts.concat(splits[split]) for split in ("val", "test"))
+    per_series = per_series_table(val, test)
+    metrics = split_report(val, test) | {"linear_lags": global_linear.lags} | panel_metrics(per_series, test)
+    return Evaluation(metrics, val, test, per_series)
