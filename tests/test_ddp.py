@@ -7,11 +7,14 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hydra.utils import instantiate
 
-from conftest import compose_config, run_module
+from stockrnn.data.panel import PanelDataModule
+
+from conftest import compose_config, run_module, synthetic_prices
 
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -38,7 +41,9 @@ class RecordWindows(L.Callback):
 def window_ids(datamodule) -> dict[tuple[float, float], int]:
     """(series index, anchor) -> the window's index among the training windows."""
     datamodule.setup("fit")
-    windows = datamodule.dataset(datamodule.splits.train)
+    # a panel pools its series' training windows; one series has them in one range
+    windows = (datamodule.pooled("train") if isinstance(datamodule, PanelDataModule)
+               else datamodule.dataset(datamodule.splits.train))
     batch = windows.all_windows()
     series = batch[3] if len(batch) > 3 else torch.zeros_like(batch[2])
     ids = {(float(s), float(a)): i for i, (s, a) in enumerate(zip(series.double(), batch[2].double()))}
@@ -88,9 +93,22 @@ def check_one_run(run_dir: Path, output: str) -> None:
     assert output.count("run directory:") == 1  # the results are printed, and written, once
 
 
+def one_series(tmp_path: Path, prices_csv: Path) -> list[str]:
+    return ["data=csv", f"data.path={prices_csv}"]
+
+
+def panel(tmp_path: Path, prices_csv: Path) -> list[str]:
+    """Three series of a long CSV, each its own random walk over the same 600 business days."""
+    path = tmp_path / "panel.csv"
+    frames = [synthetic_prices(seed=seed).assign(Ticker=name) for seed, name in enumerate(["AAA", "BBB", "CCC"])]
+    pd.concat(frames).to_csv(path, index=False)
+    return ["data=csv", f"data.path={path}", "data.series_column=Ticker"]
+
+
 @pytest.mark.slow
-def test_ddp_on_two_cpu_processes_gives_each_rank_a_disjoint_half_of_the_windows(tmp_path, prices_csv):
-    data = ["data=csv", f"data.path={prices_csv}", "data.train_start=2015", "data.train_end=2016",
+@pytest.mark.parametrize("source", [one_series, panel])
+def test_ddp_on_two_cpu_processes_gives_each_rank_a_disjoint_half_of_the_windows(tmp_path, prices_csv, source):
+    data = [*source(tmp_path, prices_csv), "data.train_start=2015", "data.train_end=2016",
             "data.test_start=2017", "data.test_end=2017", "data.n_steps=5"]
     record_dir, run_dir, output = run_ddp_recording(tmp_path, data)
     datamodule = instantiate(compose_config(data, tmp_path / "compose").data)
