@@ -170,7 +170,7 @@ class PeakMemory:
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
-    def start(self) -> "PeakMemory":
+    def start(self) -> PeakMemory:
         self._thread.start()
         return self
 

@@ -56,14 +56,13 @@ def panel_overrides(csv: Path, years: int) -> list[str]:
 
 def panel_child(csv: Path, years: int) -> dict:
     """Run in a fresh process: a real train(cfg) (setup, one epoch, evaluation, run files), with
-    its data setup and its evaluation timed where train calls them; peak memory above what the
-    process held after its imports."""
+    its data setup, fit and evaluation timed where train calls them. Memory: the high-water mark
+    above what the process held after its imports, by the end of each of them and of the run."""
     import lightning as L
+    from benchmark import PeakMemory, compose_run
 
     import stockrnn.train as train_module
     from stockrnn.data.panel import PanelDataModule
-
-    from benchmark import PeakMemory, compose_run
 
     memory = PeakMemory().start()
     seconds, peaks = {}, {}
@@ -105,7 +104,7 @@ def panel_row(n_series: int = 500, years: int = 20) -> dict:
         write_seconds = time.perf_counter() - started
         csv_mb = csv.stat().st_size / 2**20
         result = subprocess.run([sys.executable, __file__, "--child", str(csv), str(years)],
-                                capture_output=True, text=True, cwd=REPO_ROOT)
+                                check=False, capture_output=True, text=True, cwd=REPO_ROOT)
         if result.returncode != 0:
             raise RuntimeError(f"the panel run failed:\n{result.stderr[-3000:]}")
         child = json.loads(result.stdout.strip().splitlines()[-1])

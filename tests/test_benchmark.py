@@ -83,6 +83,9 @@ def test_panel_row_reads_trains_and_evaluates_a_long_csv_of_many_series(tmp_path
     assert row["rows"] == 3 * 782 and row["series_mb"] == round(3 * 782 * 5 * 8 / 2**20, 1)
     # each series: every row but the first n_steps (20) is a window's first target
     assert row["windows"] == 3 * (782 - 20)
-    for key in ("setup_seconds", "epoch_seconds", "evaluate_seconds", "run_seconds", "peak_mb", "csv_mb"):
+    for key in ("setup_seconds", "epoch_seconds", "fit_seconds", "evaluate_seconds", "run_seconds",
+                "setup_peak_mb", "fit_peak_mb", "evaluate_peak_mb", "peak_mb", "csv_mb"):
         assert row[key] > 0, key
+    # high-water marks: each stage's includes the ones before it
+    assert row["setup_peak_mb"] <= row["fit_peak_mb"] <= row["evaluate_peak_mb"] <= row["peak_mb"]
     assert row["peak_over_series"] == pytest.approx(row["peak_mb"] / (3 * 782 * 5 * 8 / 2**20), rel=0.05)
