@@ -119,6 +119,8 @@ BAD_TRAIN_INPUTS = {
     "val_fraction": (None, ["data.val_fraction=1.5"], "data.val_fraction=1.5: expected a number in (0.0, 1.0)"),
     "scaler": (None, ["data.scaler=robust"], "data.scaler='robust': expected one of minmax, standard, none"),
     "fill": (None, ["data.fill=zero"], "data.fill='zero': expected one of ffill"),
+    "layout": (None, ["data.layout=tall"], "data.layout='tall': expected one of long, wide"),
+    "series": (None, ["data.series=[]"], "data.series=[]: expected a list of series names"),
     "bad date bound": (None, ["data.train_end=sept"], "data.train_end='sept': expected a year, month or date"),
     "resume from a missing checkpoint": (None, ["ckpt_path=/nonexistent/last.ckpt"],
                                          "checkpoint not found: /nonexistent/last.ckpt"),
@@ -136,7 +138,8 @@ def test_bad_train_input_exits_1_with_a_short_message(case, tmp_path, small_csv,
 
 @pytest.mark.parametrize("override, message", [
     ("model=transformer", "model=transformer: no such option; expected one of birnn, default, gru, lstm, rnn"),
-    ("data=parquet", "data=parquet: no such option; expected one of csv, default, mastercard, nasdaq, sp500"),
+    ("data=parquet", "data=parquet: no such option; expected one of csv, default, mastercard, nasdaq, sp500, "
+                     "sp500_stocks"),
     ("model=GRU", "model=GRU: no such option; expected one of birnn, default, gru, lstm, rnn; "
                   "did you mean model=gru?"),
     ("logger=MLflow", "logger=MLflow: no such option; expected one of csv, many, mlflow, tensorboard; "

@@ -43,7 +43,8 @@ def test_every_model_config_instantiates_its_cell(model, tmp_path):
 def test_every_data_config_instantiates(data, tmp_path, prices_csv):
     cfg = compose_config([f"data={data}", f"data.path={prices_csv}"], tmp_path)
     dm = instantiate(cfg.data)
-    assert dm.path == str(prices_csv) and dm.features == ["High"] and dm.target == "High"
+    column = "Close" if data == "sp500_stocks" else "High"  # the panel's wide file names its prices Close
+    assert dm.path == str(prices_csv) and dm.features == [column] and dm.target == column
 
 
 @pytest.mark.parametrize("trainer", options("trainer"))
@@ -93,6 +94,14 @@ def test_eval_config_composes(tmp_path):
     ("data.decimal=x", "data.decimal='x': expected one of '.', ',' (or null: detect it)"),
     ("data.features=High", "data.features='High': expected a list of input columns, e.g. [High]"),
     ("data.features=[]", "data.features=[]: expected a list of input columns"),
+    ("data.layout=tall", "data.layout='tall': expected one of long, wide"),
+    ("data.series=AAPL", "data.series='AAPL': expected a list of series names, e.g. [AAPL, MSFT]"),
+    ("data.series=[]", "data.series=[]: expected a list of series names"),
+    ("data.series=[AAPL,'']", "data.series=['AAPL', '']: expected a list of series names"),
+    ("data.series=[0050,7203]", "data.series=['0050', 7203]: expected a list of series names, e.g. "
+                                "[AAPL, MSFT] (quote one that reads as a number: '[\"7203\"]'), or null"),
+    ("data.series_column=''", "data.series_column='': expected the name of the column naming each row's "
+                              "series"),
     ("data.train_start=abc", "data.train_start='abc': expected a year, month or date (e.g. 2016, 2016-06 or 2016-06-30)"),
     ("data.test_end=2017-13", "data.test_end='2017-13': expected a year, month or date"),
     ("data.train_start=2017", "data.train_start (2017) is after data.train_end (2016)"),

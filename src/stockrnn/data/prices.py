@@ -38,21 +38,27 @@ _BINARY_MAGIC = {b"\x1f\x8b": "gzip-compressed", b"PK\x03\x04": "a zip archive (
 
 def parse_dates(raw: pd.Series, source: str, column: str) -> pd.Series:
     """Parse ISO, US or month-name dates, with or without a time zone, to naive local timestamps."""
-    empty = raw.isna().to_numpy() | (raw.astype("string").str.strip() == "").fillna(True).to_numpy()
+    # Each distinct text is parsed once: a panel's long file repeats every date once per series.
+    codes, distinct = pd.factorize(raw)
+    text = pd.Series(distinct, dtype=object).astype("string").str.strip()
+    empty = codes == -1  # a missing value
+    empty[~empty] = (text == "").fillna(True).to_numpy()[codes[~empty]]
     if empty.any():
         row = int(np.flatnonzero(empty)[0])
         after = f" (after '{raw.iloc[row - 1]}')" if row else ""
         raise StockrnnError(f"{source}: column '{column}' has no date in data row {row + 1}{after}; "
                             "every row needs a date")
-    text = raw.astype("string").str.strip().str.replace(_TRAILING_OFFSET, r"\1", regex=True)
-    best = None
+    text = text.str.replace(_TRAILING_OFFSET, r"\1", regex=True)
+    rows_of = np.bincount(codes, minlength=len(text))  # how many rows each distinct text stands for
+    best, best_rows = None, -1
     for fmt in DATE_FORMATS:
         parsed = pd.to_datetime(text, format=fmt, errors="coerce")
         if parsed.notna().all():
-            return parsed
-        if best is None or parsed.notna().sum() > best.notna().sum():
-            best = parsed
-    row = int(np.flatnonzero(best.isna().to_numpy())[0])
+            return pd.Series(parsed.to_numpy()[codes], index=raw.index)
+        parsed_rows = int(rows_of[parsed.notna().to_numpy()].sum())
+        if parsed_rows > best_rows:
+            best, best_rows = parsed, parsed_rows
+    row = int(np.flatnonzero(best.isna().to_numpy()[codes])[0])
     raise StockrnnError(
         f"{source}: column '{column}' has dates that do not parse (first: '{raw.iloc[row]}' in data "
         f"row {row + 1}); {_day_first_hint(text)}expected one format for the whole column: "
@@ -80,6 +86,15 @@ def read_price_csv(path: str | Path, date_column: str, sep: str | None = None,
     """Read a CSV of dated rows; returns it sorted by date, duplicate dates dropped, dates as index.
     sep and decimal: None detects them from the first lines."""
     path = Path(path).expanduser()
+    return tidy_price_frame(read_csv_text(path, sep, decimal), source=str(path), date_column=date_column)
+
+
+def read_csv_text(path: str | Path, sep: str | None = None, decimal: str | None = None,
+                  text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A CSV text file as read, every problem with the file itself one line naming it. sep and
+    decimal: None detects them from the first lines. text_columns (matched without regard to case)
+    stay text: a ticker column keeps its leading zeros (0050)."""
+    path = Path(path).expanduser()
     if path.is_dir():
         raise StockrnnError(f"data.path {path} is a directory; expected a CSV file")
     if not path.is_file():
@@ -97,7 +112,13 @@ def read_price_csv(path: str | Path, date_column: str, sep: str | None = None,
         sep = sep or detect_separator(lines[0])
         decimal = decimal or detect_decimal(lines[1:], sep)
         log.info("%s: read with separator %r and decimal %r", path, sep, decimal)
-        raw = pd.read_csv(path, encoding=encoding, encoding_errors="replace", sep=sep, decimal=decimal)
+        options = dict(encoding=encoding, encoding_errors="replace", sep=sep, decimal=decimal)
+        dtype = None
+        if text_columns:
+            header = pd.read_csv(path, nrows=0, **options).columns
+            wanted = {str(name).casefold() for name in text_columns}
+            dtype = {column: "string" for column in header if str(column).casefold() in wanted}
+        raw = pd.read_csv(path, dtype=dtype, **options)
     except pd.errors.EmptyDataError:
         raise StockrnnError(f"data file is empty: {path} (expected a header row and dated rows)") from None
     except pd.errors.ParserError as err:
@@ -105,9 +126,7 @@ def read_price_csv(path: str | Path, date_column: str, sep: str | None = None,
         raise StockrnnError(f"{path} is not a well-formed CSV: {detail}") from None
     except OSError as err:
         raise StockrnnError(f"cannot read data file {path}: {err.strerror or err}") from None
-    if decimal == ",":
-        raw = _points_for_decimal_commas(raw)
-    return tidy_price_frame(raw, source=str(path), date_column=date_column)
+    return _points_for_decimal_commas(raw) if decimal == "," else raw
 
 
 def detect_separator(header: str) -> str:
@@ -148,21 +167,25 @@ def _binary_kind(head: bytes) -> str | None:
     return None
 
 
+def file_column(columns, name: str, source: str) -> str | None:
+    """The file's spelling of a wanted column: the name itself, else the one column that matches it
+    without regard to case; None when none does. Two such spellings in the file ('high' and 'HIGH')
+    are an error: which one was meant is not ours to guess."""
+    if name in columns:
+        return name
+    matches = [column for column in columns if str(column).casefold() == str(name).casefold()]
+    if len(matches) > 1:
+        raise StockrnnError(f"{source}: no column '{name}', and {' and '.join(repr(m) for m in matches)} "
+                            "both match it without regard to case; name one exactly in the config")
+    return matches[0] if matches else None
+
+
 def matched_by_case(frame: pd.DataFrame, wanted: list[str], source: str) -> pd.DataFrame:
     """The frame with each wanted column that the file spells in another case ('date' for 'Date')
     also under the wanted name (a copy, so that a config may name one column in two spellings,
-    e.g. feature 'High' and target 'high'), said in one log line. Two such spellings in the file
-    ('high' and 'HIGH') are an error: which one was meant is not ours to guess."""
-    renames = {}
-    for name in wanted:
-        if name in frame.columns:
-            continue
-        matches = [column for column in frame.columns if str(column).casefold() == str(name).casefold()]
-        if len(matches) > 1:
-            raise StockrnnError(f"{source}: no column '{name}', and {' and '.join(repr(m) for m in matches)} "
-                                "both match it without regard to case; name one exactly in the config")
-        if matches:
-            renames[name] = matches[0]
+    e.g. feature 'High' and target 'high'), said in one log line."""
+    renames = {name: file_column(frame.columns, name, source) for name in wanted}
+    renames = {name: column for name, column in renames.items() if column not in (None, name)}
     if not renames:
         return frame
     log.info("%s: matched columns without regard to case: %s", source,
@@ -172,6 +195,20 @@ def matched_by_case(frame: pd.DataFrame, wanted: list[str], source: str) -> pd.D
 
 def tidy_price_frame(raw: pd.DataFrame, source: str, date_column: str) -> pd.DataFrame:
     """Index by parsed date, sort, drop duplicate dates with a warning."""
+    frame = dated_frame(raw, source, date_column)
+    duplicated = frame.index.duplicated(keep="first")
+    if duplicated.any():
+        log.warning(
+            "%s: dropped %d rows with a duplicate date (kept the first of each), e.g. %s",
+            source, int(duplicated.sum()), frame.index[duplicated][0].date(),
+        )
+        frame = frame[~duplicated]
+    return frame
+
+
+def dated_frame(raw: pd.DataFrame, source: str, date_column: str) -> pd.DataFrame:
+    """The rows indexed by their parsed date (named 'date') and sorted by it, in file order within
+    a date; the date column must exist and every row have a date."""
     raw = matched_by_case(raw, [date_column], source)
     if date_column not in raw.columns:
         hint = ""
@@ -185,15 +222,7 @@ def tidy_price_frame(raw: pd.DataFrame, source: str, date_column: str) -> pd.Dat
         raise StockrnnError(f"{source}: has a header but no rows")
     frame = raw.drop(columns=[date_column])
     frame.index = pd.DatetimeIndex(parse_dates(raw[date_column], source, date_column), name="date")
-    frame = frame.sort_index(kind="stable")
-    duplicated = frame.index.duplicated(keep="first")
-    if duplicated.any():
-        log.warning(
-            "%s: dropped %d rows with a duplicate date (kept the first of each), e.g. %s",
-            source, int(duplicated.sum()), frame.index[duplicated][0].date(),
-        )
-        frame = frame[~duplicated]
-    return frame
+    return frame.sort_index(kind="stable")
 
 
 def numeric_columns(frame: pd.DataFrame, columns: list[str], source: str,

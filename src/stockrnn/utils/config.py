@@ -9,6 +9,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from stockrnn.data.panel_sources import PANEL_LAYOUTS, check_series_setting
 from stockrnn.data.prices import DECIMALS, FILLS, SEPARATORS
 from stockrnn.data.scaling import SCALERS
 from stockrnn.data.sessions import check_calendar
@@ -124,6 +125,12 @@ def check_data_settings(data: Mapping, split_bounds: bool = True) -> None:
                                 f"{', '.join(map(repr, allowed))} (or null: detect it)")
     if data.get("sep") == "," and data.get("decimal") == ",":
         raise StockrnnError("data.decimal=',' needs another separator than a comma (data.sep=';')")
+    _one_of(data.get("layout", "long"), "data.layout", PANEL_LAYOUTS)
+    series_column = data.get("series_column")
+    if series_column is not None and not (isinstance(series_column, str) and series_column.strip()):
+        raise StockrnnError(f"data.series_column={series_column!r}: expected the name of the column naming "
+                            "each row's series (e.g. Ticker), or null")
+    check_series_setting(data.get("series"))
     features = data.get("features")
     if isinstance(features, str) or not features:
         raise StockrnnError(f"data.features={features!r}: expected a list of input columns, e.g. [High]")
