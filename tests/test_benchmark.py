@@ -11,6 +11,17 @@ from stockrnn.utils.threads import available_cores
 
 from conftest import REPO_ROOT
 
+ROWS = ("speed", "heads", "windowing", "panel", "linear", "distribution", "busy", "sweep", "backtest")
+
+
+def run_rows(tmp_path, row: str, *options: str) -> list[dict]:
+    """The rows the benchmark writes when it runs only `row`, with these options."""
+    out = tmp_path / "bench.json"
+    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"), "--skip",
+                    *(other for other in ROWS if other != row), *options, "--out", str(out)],
+                   capture_output=True, text=True, check=True, timeout=300)
+    return json.loads(out.read_text())
+
 
 def test_windowing_row_counts_every_window_of_the_three_splits():
     result = subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"), "--windowing-child",
@@ -23,23 +34,15 @@ def test_windowing_row_counts_every_window_of_the_three_splits():
 
 
 def test_speed_row_compares_the_project_fit_with_a_plain_loop(tmp_path):
-    out = tmp_path / "bench.json"
-    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"),
-                    "--skip", "heads", "windowing", "linear", "distribution", "busy", "sweep", "backtest",
-                    "--settings", "tutorial", "--models", "gru", "--epochs", "2", "--rounds", "1",
-                    "--out", str(out)], capture_output=True, text=True, check=True, timeout=300)
-    (row,) = json.loads(out.read_text())
+    (row,) = run_rows(tmp_path, "speed", "--settings", "tutorial", "--models", "gru", "--epochs", "2",
+                      "--rounds", "1")
     assert row["name"] == "speed/tutorial/gru" and row["epochs"] == 2
     assert row["project_s_per_epoch"] > 0 and row["plain_s_per_epoch"] > 0
     assert row["ratio"] == pytest.approx(row["project_s_per_epoch"] / row["plain_s_per_epoch"], rel=0.02)
 
 
 def test_linear_rows_time_the_baseline_on_the_best_experiments_inputs(tmp_path):
-    out = tmp_path / "bench.json"
-    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"),
-                    "--skip", "heads", "windowing", "speed", "distribution", "busy", "sweep", "backtest",
-                    "--out", str(out)], capture_output=True, text=True, check=True, timeout=300)
-    rows = json.loads(out.read_text())
+    rows = run_rows(tmp_path, "linear")
     assert [row["name"] for row in rows] == ["linear/n_steps=20", "linear/n_steps=64"]
     for row in rows:
         assert row["features"] == 4  # mastercard_best's four scale-free inputs
@@ -49,11 +52,7 @@ def test_linear_rows_time_the_baseline_on_the_best_experiments_inputs(tmp_path):
 
 
 def test_distribution_baselines_row_times_garch_and_climatology_on_five_training_years(tmp_path):
-    out = tmp_path / "bench.json"
-    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"),
-                    "--skip", "heads", "windowing", "speed", "linear", "busy", "sweep", "backtest",
-                    "--out", str(out)], capture_output=True, text=True, check=True, timeout=300)
-    (row,) = json.loads(out.read_text())
+    (row,) = run_rows(tmp_path, "distribution")
     assert row["name"] == "distribution_baselines" and row["transform"] == "log_return"
     # 2016-2020 (Mastercard) or 2012-2016 (embedded MSFT) less the validation windows: about four
     # years of daily changes, the rows a run fits the baselines on.
@@ -62,11 +61,7 @@ def test_distribution_baselines_row_times_garch_and_climatology_on_five_training
 
 
 def test_busy_row_times_the_default_run_idle_and_with_every_core_kept_busy(tmp_path):
-    out = tmp_path / "bench.json"
-    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"), "--skip", "heads", "windowing", "linear",
-                    "distribution", "backtest", "speed", "sweep", "--busy-epochs", "1", "--out", str(out)],
-                   capture_output=True, text=True, check=True, timeout=300)
-    (row,) = json.loads(out.read_text())
+    (row,) = run_rows(tmp_path, "busy", "--busy-epochs", "1")
     assert row["name"] == "busy/default_run" and row["epochs"] == 1
     assert row["cores"] == row["busy_processes"] == available_cores()
     assert row["idle_s"] > 0 and row["busy_s"] > 0 and row["target_ratio"] == 2.0
@@ -74,13 +69,23 @@ def test_busy_row_times_the_default_run_idle_and_with_every_core_kept_busy(tmp_p
 
 
 def test_head_rows_compare_each_distribution_heads_epoch_with_the_point_heads(tmp_path):
-    out = tmp_path / "bench.json"
-    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/benchmark.py"),
-                    "--skip", "windowing", "speed", "linear", "distribution", "busy", "sweep", "backtest",
-                    "--settings", "tutorial", "--epochs", "1", "--rounds", "1", "--out", str(out)],
-                   capture_output=True, text=True, check=True, timeout=300)
-    rows = json.loads(out.read_text())
+    rows = run_rows(tmp_path, "heads", "--settings", "tutorial", "--epochs", "1", "--rounds", "1")
     assert [row["name"] for row in rows] == ["head/tutorial/quantile", "head/tutorial/normal"]
     for row in rows:
         assert row["point_s_per_epoch"] > 0 and row["head_s_per_epoch"] > 0 and row["target_ratio"] == 1.1
         assert row["ratio"] == pytest.approx(row["head_s_per_epoch"] / row["point_s_per_epoch"], rel=0.02)
+
+
+def test_panel_row_reads_trains_and_evaluates_a_long_csv_of_many_series(tmp_path):
+    (row,) = run_rows(tmp_path, "panel", "--panel-series", "3", "--panel-years", "3")
+    assert row["name"] == "panel" and row["series"] == row["series_read"] == 3 and row["years"] == 3
+    # every business day of 2000-2002 for each series, five numeric columns of 8 bytes
+    assert row["rows"] == 3 * 782 and row["series_mb"] == round(3 * 782 * 5 * 8 / 2**20, 1)
+    # each series: every row but the first n_steps (20) is a window's first target
+    assert row["windows"] == 3 * (782 - 20)
+    for key in ("setup_seconds", "epoch_seconds", "fit_seconds", "evaluate_seconds", "run_seconds",
+                "setup_peak_mb", "fit_peak_mb", "evaluate_peak_mb", "peak_mb", "csv_mb"):
+        assert row[key] > 0, key
+    # high-water marks: each stage's includes the ones before it
+    assert row["setup_peak_mb"] <= row["fit_peak_mb"] <= row["evaluate_peak_mb"] <= row["peak_mb"]
+    assert row["peak_over_series"] == pytest.approx(row["peak_mb"] / (3 * 782 * 5 * 8 / 2**20), rel=0.05)
