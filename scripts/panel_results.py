@@ -27,14 +27,18 @@ import pandas as pd
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 from stockrnn.data.panel_sources import read_panel  # noqa: E402
+from stockrnn.run_outputs import markdown_table  # noqa: E402
 from stockrnn.significance import diebold_mariano  # noqa: E402
 
 BASE = ["data=sp500_stocks", "torch_threads=1", "callbacks.progress_bar=null", "logger=csv"]
 EMBEDDING = 4
 
 
-def run(overrides: list[str], run_dir: Path) -> Path:
-    """One training run (an earlier one in run_dir is replaced); returns its directory."""
+def run(overrides: list[str], run_dir: Path, reuse: bool = False) -> Path:
+    """One training run (an earlier one in run_dir is replaced, or with reuse kept when it finished);
+    returns its directory."""
+    if reuse and (run_dir / "metrics.json").is_file():
+        return run_dir
     shutil.rmtree(run_dir, ignore_errors=True)
     command = [sys.executable, "-m", "stockrnn.train", *BASE, *overrides, f"hydra.run.dir={run_dir}"]
     finished = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
@@ -55,6 +59,10 @@ def predictions(run_dir: Path) -> pd.DataFrame:
     return table
 
 
+def of_series(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    return table[table["series"] == name]
+
+
 def rmse(errors: pd.Series) -> float:
     return float(np.sqrt(np.mean(errors**2)))
 
@@ -70,6 +78,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (each uses one thread)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "outputs" / "panel_results")
+    parser.add_argument("--reuse", action="store_true", help="keep runs of --out that finished (resume)")
     parser.add_argument("--max-epochs", type=int, default=None, help="trainer.max_epochs (default: the config's)")
     args = parser.parse_args()
     epochs = [f"trainer.max_epochs={args.max_epochs}"] if args.max_epochs else []
@@ -83,7 +92,7 @@ def main() -> None:
     # Global runs first: they are the longest, so they do not finish last alone.
     order = sorted(jobs, key=lambda key: key[0] not in ("global", "embedding"))
     with ThreadPoolExecutor(args.jobs) as pool:
-        dirs = dict(zip(order, pool.map(lambda key: run(jobs[key], args.out / f"{key[0]}_{key[1]}"), order)))
+        dirs = dict(zip(order, pool.map(lambda key: run(jobs[key], args.out / f"{key[0]}_{key[1]}", args.reuse), order)))
 
     rows, skills, pvalues = [], {"global": [], "embedding": [], "per_series": []}, []
     for name in names:
@@ -92,7 +101,7 @@ def main() -> None:
             per_seed = []
             for seed in args.seeds:
                 table = predictions(dirs[(kind if kind != "per_series" else name, seed)])
-                mine = table[table["series"] == name]
+                mine = of_series(table, name)
                 per_seed.append(rmse(mine["predicted"] - mine["actual"]))
                 if kind == "global":  # the baselines are the same in every run; the global one's is shown
                     row["persistence"] = rmse(mine["persistence"] - mine["actual"])
@@ -101,21 +110,22 @@ def main() -> None:
             row[kind] = mean_std(per_seed)
             skills[kind].append([1 - value / row["persistence"] for value in per_seed])
         for seed in args.seeds:  # one-sided: global better than per-series on this series' test days
-            both = [predictions(dirs[(kind, seed)]).query("series == @name") for kind in ("global", name)]
+            both = [of_series(predictions(dirs[(kind, seed)]), name) for kind in ("global", name)]
             actual = both[0][["actual"]].to_numpy()
             pvalues.append(diebold_mariano(actual, both[0][["predicted"]].to_numpy(),
                                            both[1][["predicted"]].to_numpy())[1])
         rows.append(row)
     table = pd.DataFrame(rows)
-    print(table.to_markdown(index=False, floatfmt=".3f") if hasattr(table, "to_markdown") else table.to_string())
+    print(markdown_table(table))
     print()
-    pooled = {kind: pd.concat([predictions(dirs[(name if kind == "per_series" else kind, seed)])
-                               .query("series == @name") for name in names]) for kind in skills for seed in args.seeds[:1]}
+    first = args.seeds[0]
+    pooled = {kind: pd.concat([of_series(predictions(dirs[(name if kind == "per_series" else kind, first)]), name)
+                               for name in names]) for kind in skills}
     for kind, values in skills.items():
         by_seed = np.array(values).mean(axis=0)  # mean skill over series, per seed
         beats = np.array(values).mean(axis=1) > 0
         print(f"{kind}: mean skill over series {mean_std(list(by_seed), 4)}; series beating persistence "
-              f"(mean over seeds) {int(beats.sum())} of {len(names)}; pooled test RMSE (seed {args.seeds[0]}) "
+              f"(mean over seeds) {int(beats.sum())} of {len(names)}; pooled test RMSE (seed {first}) "
               f"{rmse(pooled[kind]['predicted'] - pooled[kind]['actual']):.3f}")
     for key in ("persistence", "linear", "local_linear"):
         print(f"{key}: pooled test RMSE {rmse(pooled['global'][key] - pooled['global']['actual']):.3f}")

@@ -116,11 +116,13 @@ class Forecaster(L.LightningModule):
         return 2 * pinball(actual, quantiles, self.kind.levels).mean(dim=-1).sum()
 
     def on_validation_epoch_end(self) -> None:
-        if self._val_count:
-            loss, price_sse, crps = self._val_sums / self._val_count
+        totals = self._summed_over_processes(torch.cat([self._val_sums.to(self.device),
+                                                        torch.tensor([float(self._val_count)], device=self.device)]))
+        if totals[3] > 0:
+            loss, price_sse, crps = totals[:3] / totals[3]
             if not self.trainer.sanity_checking:
                 self._stop_if_diverged(loss, "validation")
-            self.log("val/loss", loss, sync_dist=True)
+            self.log("val/loss", loss, sync_dist=True)  # the same on every process: reduced above
             self.log("val/rmse", price_sse.sqrt(), sync_dist=True, prog_bar=True)
             if has_quantiles(self.kind):
                 self.log("val/crps", crps, sync_dist=True, prog_bar=True)
@@ -130,6 +132,14 @@ class Forecaster(L.LightningModule):
             quantiles, targets = (torch.cat(part).double().numpy() for part in zip(*self._val_quantiles))
             self.conformal_offsets = conformal_offsets(quantiles, targets, self.hparams.quantiles)
             self._val_quantiles = []
+
+    def _summed_over_processes(self, sums: torch.Tensor) -> torch.Tensor:
+        """Under DDP each process validates its share of the windows: the sums and counts are added
+        up before the RMSE's square root, so val/rmse is the RMSE over every window (a mean of the
+        processes' RMSEs is not, and it picks the best checkpoint)."""
+        if self.trainer.world_size > 1:
+            return self.trainer.strategy.reduce(sums, reduce_op="sum")
+        return sums
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.conformal_offsets is not None:  # plain lists: checkpoints load with weights_only
