@@ -30,7 +30,7 @@ from stockrnn.data.panel_sources import read_panel  # noqa: E402
 from stockrnn.run_outputs import markdown_table  # noqa: E402
 from stockrnn.significance import diebold_mariano  # noqa: E402
 
-BASE = ["data=sp500_stocks", "torch_threads=1", "callbacks.progress_bar=null", "logger=csv"]
+BASE = ["data=sp500_stocks", "trainer=cpu", "torch_threads=1", "callbacks.progress_bar=null", "logger=csv"]
 EMBEDDING = 4
 
 

@@ -101,7 +101,8 @@ class Forecaster(L.LightningModule):
         codec = self.codec.select(*series) if series else self.codec  # a panel's: each window's series
         actual = codec.decode(y, anchor)
         price_error = codec.decode(self.kind.point(outputs), anchor) - actual
-        crps = self.price_crps(codec, outputs, actual, anchor) if has_quantiles(self.kind) else torch.zeros(())
+        crps = (self.price_crps(codec, outputs, actual, anchor) if has_quantiles(self.kind)
+                else torch.zeros((), device=y.device))
         sums = torch.stack([self.kind.loss(outputs, y) * y.numel(), price_error.pow(2).sum(), crps]).detach()
         self._val_sums = self._val_sums.to(sums.device) + sums
         self._val_count += y.numel()
