@@ -414,3 +414,15 @@ def test_a_negative_series_embedding_is_a_config_error(panel_run, tmp_path):
                         "model.series_embedding=-1")
     clean_failure(result, tmp_path / "run", "model.series_embedding=-1",
                   "expected 0 (off) or a positive integer")
+
+
+def test_resuming_a_panel_with_other_series_is_refused_naming_them(panel_run, tmp_path):
+    run_dir, csv = panel_run
+    result = run_module("stockrnn.train", f"hydra.run.dir={tmp_path / 'run'}", *QUICK, f"data.path={csv}",
+                        "model.series_embedding=4", f"data.series=[{NAMES[0]},{NAMES[1]}]",
+                        f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    error = result.stderr.strip().splitlines()[-1]  # after Lightning's "Seed set to 42"
+    assert error.startswith("stockrnn: error: cannot resume") and "data.series None there" in error, error
+    assert "other training rows" not in error  # the series say why the scalers differ
+    assert not (tmp_path / "run" / "metrics.json").exists()

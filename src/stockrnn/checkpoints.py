@@ -23,9 +23,9 @@ DATA_STATE_KEYS = (StockDataModule.__qualname__, PanelDataModule.__qualname__)
 # What must match for a checkpoint's weights and scalers to mean the same in another run.
 NETWORK_KEYS = ("cell", "hidden_size", "num_layers", "dropout", "bidirectional", "nonlinearity", "distribution",
                 "quantiles", "series_embedding")
-DATA_KEYS = ("features", "target", "n_steps", "horizon", "scaler", "transform")
+DATA_KEYS = ("features", "target", "n_steps", "horizon", "scaler", "transform", "series_column", "layout", "series")
 # Those of DATA_KEYS that change the stored scalers by themselves.
-SCALER_KEYS = {"features", "target", "scaler", "transform"}
+SCALER_KEYS = {"features", "target", "scaler", "transform", "series_column", "layout", "series"}
 
 
 @dataclass
