@@ -6,7 +6,10 @@ import torch
 
 from sklearn.linear_model import Ridge
 
-from stockrnn.baselines import fit_linear_baseline, flat_windows
+from stockrnn import baselines
+from stockrnn.baselines import ALPHAS, fit_linear_baseline, flat_windows
+from stockrnn.data.panel import PooledWindows
+from stockrnn.data.targets import TargetCodec
 from stockrnn.data.windows import WindowDataset
 from stockrnn.metrics import error_metrics, forecast_report, persistence_forecast
 
@@ -95,6 +98,63 @@ def test_validation_chooses_the_ridges_recent_days_and_the_fit_is_sklearns_ridge
     np.testing.assert_allclose(model.coef.ravel(), reference.coef_.ravel(), rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(model.predict(val).ravel(), reference.predict(flat_windows(val, 1)[0]).ravel(),
                                rtol=1e-8)
+
+
+
+def full_matrix_ridge(train, val) -> tuple[int, float, np.ndarray, np.ndarray]:
+    """The grid solved the plain way: every window at once, (X'X + alpha I) coef = X'y on the centred
+    training windows for each number of days and strength, the first smallest validation error."""
+    x_train, y_train = flat_windows(train)
+    x_val, y_val = flat_windows(val)
+    n_features = x_train.shape[1] // train.n_steps
+    best = (np.inf,)
+    for lags in range(1, train.n_steps + 1):
+        x, v = x_train[:, -lags * n_features:], x_val[:, -lags * n_features:]
+        x_mean, y_mean = x.mean(axis=0), y_train.mean(axis=0)
+        centred = x - x_mean
+        for alpha in ALPHAS:
+            gram = centred.T @ centred + alpha * np.eye(x.shape[1])
+            coef = np.linalg.solve(gram, centred.T @ (y_train - y_mean))
+            intercept = y_mean - x_mean @ coef
+            error = np.mean((v @ coef + intercept - y_val) ** 2)
+            if error < best[0]:
+                best = (error, lags, alpha, coef, intercept)
+    return best[1:]
+
+
+def price_panel(n_series: int = 3, seed: int = 2) -> tuple[PooledWindows, PooledWindows]:
+    """Training and validation windows of random walks far from zero (so centring matters), each
+    series at its own level: three inputs, 6-day windows, two days ahead."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for k in range(n_series):
+        walk = 100 * (k + 1) + np.cumsum(rng.normal(size=(200, 3)), axis=0)
+        inputs = torch.tensor(walk, dtype=torch.float32)
+        prices = inputs[:, 0] + torch.tensor(rng.normal(size=200), dtype=torch.float32)
+        codec = TargetCodec("diff", 0.0, 1.0)
+        train.append(WindowDataset(inputs, prices, 6, 2, 6, 140, codec))
+        val.append(WindowDataset(inputs, prices, 6, 2, 146, 53, codec))
+    return PooledWindows(train, list(range(n_series))), PooledWindows(val, list(range(n_series)))
+
+
+@pytest.mark.parametrize("panel", [False, True], ids=["one series", "panel"])
+def test_the_ridge_read_in_chunks_is_the_ridge_of_every_window_at_once(monkeypatch, panel):
+    if panel:
+        train, val = price_panel()
+    else:
+        x, y = linear_series(600, seed=4)
+        x = x.cumsum(0) + 50  # a level far from zero: a careless Gram matrix would lose digits
+        train, val = (WindowDataset(x[:, None], y, 5, 1, first, count)
+                      for first, count in ((5, 400), (405, 190)))
+    monkeypatch.setattr(baselines, "CHUNK_VALUES", 37)  # a few windows per chunk: dozens of chunks
+    assert len(list(baselines.window_chunks(train))) > 20
+    model = fit_linear_baseline(train, val)
+    lags, alpha, coef, intercept = full_matrix_ridge(train, val)
+    assert (model.lags, model.alpha) == (lags, alpha)
+    np.testing.assert_allclose(model.coef, coef, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(model.intercept, intercept, rtol=0, atol=1e-9)
+    x_val, _ = flat_windows(val, lags)
+    np.testing.assert_allclose(model.predict(val), x_val @ coef + intercept, rtol=0, atol=1e-8)
 
 
 def test_multi_step_reports_each_step_beside_persistence():

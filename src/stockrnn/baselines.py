@@ -3,9 +3,11 @@ with the number of days and the strength both chosen on the validation windows."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from threadpoolctl import threadpool_limits
 
 from stockrnn.data.windows import WindowDataset
@@ -13,6 +15,9 @@ from stockrnn.data.windows import WindowDataset
 # Up to 1000: on long windows of a noisy series validation can prefer strong shrinkage (MSFT at
 # 20 days chose 10 once offered it), and a grid whose choice is its own edge has not chosen.
 ALPHAS = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
+# Numbers of a window's inputs gathered at once (32 MB as float64): a panel's 2 million training
+# windows gathered whole took 3.8 GB, and a series of a thousand windows is still one chunk.
+CHUNK_VALUES = 2**22
 
 
 @dataclass(frozen=True)
@@ -26,15 +31,77 @@ class LinearBaseline:
 
     def predict(self, dataset: WindowDataset) -> np.ndarray:
         """Scaled predictions, windows x horizon."""
-        x, _ = flat_windows(dataset, self.lags)
-        return x @ self.coef + self.intercept
+        empty = np.empty((0, len(self.intercept)))  # a dataset of no windows has no chunks
+        chunks = window_chunks(dataset, self.lags)
+        return np.concatenate([empty] + [x @ self.coef + self.intercept for x, _ in chunks])
 
 
-def flat_windows(dataset: WindowDataset, lags: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Each window's last `lags` days (all of them by default) as one row, and its targets."""
-    x, y, *_ = dataset.all_windows()
+def flat_windows(dataset: WindowDataset, lags: int | None = None,
+                 index: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's last `lags` days (all of them by default) as one row, and its targets; the
+    windows `index` (a WindowDataset or a panel's PooledWindows), all of them by default."""
+    x, y, *_ = dataset.all_windows() if index is None else dataset.__getitems__(index)
     x = x[:, -(lags or x.shape[1]):]
-    return x.reshape(len(dataset), -1).double().numpy(), y.double().numpy()
+    return x.reshape(len(x), -1).double().numpy(), y.double().numpy()
+
+
+def window_chunks(dataset: WindowDataset, lags: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """flat_windows of consecutive slices of the dataset, each of about CHUNK_VALUES numbers."""
+    size = max(1, CHUNK_VALUES // (dataset.n_steps * dataset.inputs.shape[1]))
+    for start in range(0, len(dataset), size):
+        yield flat_windows(dataset, lags, torch.arange(start, min(start + size, len(dataset))))
+
+
+@dataclass
+class CentredMoments:
+    """The training windows' means and centred cross-products x'x and x'y, added chunk by chunk.
+    Each chunk is centred on its own mean and merged by Chan, Golub and LeVeque's pairwise update:
+    one pass, and no sum of squares of uncentred inputs whose difference would cancel."""
+
+    count: int = 0
+    x_mean: np.ndarray | float = 0.0
+    y_mean: np.ndarray | float = 0.0
+    gram: np.ndarray | float = 0.0
+    moment: np.ndarray | float = 0.0
+
+    def add(self, x: np.ndarray, y: np.ndarray) -> None:
+        x_mean, y_mean = x.mean(axis=0), y.mean(axis=0)
+        centred = x - x_mean
+        gram, moment = centred.T @ centred, centred.T @ (y - y_mean)
+        total = self.count + len(x)
+        x_shift, y_shift = x_mean - self.x_mean, y_mean - self.y_mean
+        weight = self.count * len(x) / total  # 0 for the first chunk: its own figures, exactly
+        self.gram = self.gram + gram + weight * np.outer(x_shift, x_shift)
+        self.moment = self.moment + moment + weight * np.outer(x_shift, y_shift)
+        self.x_mean = self.x_mean + x_shift * (len(x) / total)
+        self.y_mean = self.y_mean + y_shift * (len(x) / total)
+        self.count = total
+
+
+@dataclass(frozen=True)
+class RidgePath:
+    """The ridge on the last `lags` days at every strength of ALPHAS, from one eigendecomposition
+    of that corner of the Gram matrix: coef(alpha) = Q diag(1 / (eigenvalue + alpha)) Q' moment."""
+
+    cols: slice
+    vectors: np.ndarray
+    shrunk: list[np.ndarray]  # per strength, the coefficients in the eigenvectors' basis
+
+    @classmethod
+    def fit(cls, moments: CentredMoments, cols: slice) -> RidgePath:
+        eigenvalues, vectors = np.linalg.eigh(moments.gram[cols, cols])
+        rotated_moment = vectors.T @ moments.moment[cols]
+        return cls(cols, vectors, [rotated_moment / (np.clip(eigenvalues, 0, None) + alpha)[:, None]
+                                   for alpha in ALPHAS])
+
+    def squared_errors(self, x: np.ndarray, y: np.ndarray, moments: CentredMoments) -> np.ndarray:
+        """Sum of squared errors on windows x (all days), targets y, at each strength."""
+        rotated = (x[:, self.cols] - moments.x_mean[self.cols]) @ self.vectors
+        return np.array([np.sum((rotated @ shrunk + moments.y_mean - y) ** 2) for shrunk in self.shrunk])
+
+    def baseline(self, strength: int, moments: CentredMoments, lags: int) -> LinearBaseline:
+        coef = self.vectors @ self.shrunk[strength]
+        return LinearBaseline(lags, ALPHAS[strength], coef, moments.y_mean - moments.x_mean[self.cols] @ coef)
 
 
 @threadpool_limits.wrap(limits=1, user_api="blas")
@@ -47,26 +114,22 @@ def fit_linear_baseline(train: WindowDataset, val: WindowDataset) -> LinearBasel
     The ridge is sklearn's Ridge (intercept unpenalised), solved from one Gram matrix of the
     centred training windows: each number of days is a corner of it, and one eigendecomposition
     of that corner gives the fit at every strength, so the whole grid (n_steps x 9 fits) costs
-    about n_steps small decompositions. One BLAS thread: matrices this small gain nothing from
-    more, and on a busy machine more made the grid 5 to 30 times slower (scripts/benchmark.py).
+    about n_steps small decompositions. The windows are read in chunks (window_chunks), once for
+    the Gram matrix and once for the validation errors, so a panel of millions of windows takes
+    tens of MB, not gigabytes. One BLAS thread: matrices this small gain nothing from more, and
+    on a busy machine more made the grid 5 to 30 times slower (scripts/benchmark.py).
     """
-    x_train, y_train = flat_windows(train)
-    x_val, y_val = flat_windows(val)
-    n_features = x_train.shape[1] // train.n_steps
-    x_mean, y_mean = x_train.mean(axis=0), y_train.mean(axis=0)
-    centred = x_train - x_mean
-    gram, moment = centred.T @ centred, centred.T @ (y_train - y_mean)
-    best, best_error = None, np.inf
-    for lags in range(1, train.n_steps + 1):
-        cols = slice(x_train.shape[1] - lags * n_features, None)
-        # coef(alpha) = Q diag(1 / (eigenvalue + alpha)) Q' moment
-        eigenvalues, vectors = np.linalg.eigh(gram[cols, cols])
-        rotated_moment = vectors.T @ moment[cols]
-        rotated_val = (x_val[:, cols] - x_mean[cols]) @ vectors
-        for alpha in ALPHAS:
-            shrunk = rotated_moment / (np.clip(eigenvalues, 0, None) + alpha)[:, None]
-            error = float(np.mean((rotated_val @ shrunk + y_mean - y_val) ** 2))
-            if error < best_error:  # ties keep the fewer days and the weaker shrinkage seen first
-                coef = vectors @ shrunk
-                best, best_error = LinearBaseline(lags, alpha, coef, y_mean - x_mean[cols] @ coef), error
-    return best
+    moments = CentredMoments()
+    for x, y in window_chunks(train):
+        moments.add(x, y)
+    n_inputs = moments.gram.shape[0]
+    n_features = n_inputs // train.n_steps
+    paths = [RidgePath.fit(moments, slice(n_inputs - lags * n_features, None))
+             for lags in range(1, train.n_steps + 1)]
+    errors = np.zeros((len(paths), len(ALPHAS)))
+    for x, y in window_chunks(val):
+        errors += [path.squared_errors(x, y, moments) for path in paths]
+    # The first minimum: ties keep the fewer days, then the weaker shrinkage; an error that is
+    # not a number is never chosen.
+    days_index, strength = np.unravel_index(np.nanargmin(errors), errors.shape)
+    return paths[days_index].baseline(int(strength), moments, int(days_index) + 1)

@@ -32,19 +32,29 @@ class PooledWindows(Dataset):
     first target in that concatenation and only rows of its own series are ever valid first
     targets, so a window never reads another series. Targets are encoded with each window's own
     series' codec. One gather per batch, as in WindowDataset.
+
+    `end_to_end`: the parts' inputs and prices already concatenated in their order (a
+    PanelDataModule keeps them so, see lay_end_to_end); without it they are concatenated here.
     """
 
-    def __init__(self, parts: list[WindowDataset], series_index: list[int]):
+    def __init__(self, parts: list[WindowDataset], series_index: list[int],
+                 end_to_end: tuple[torch.Tensor, torch.Tensor] | None = None):
         first = parts[0]
         self.n_steps, self.horizon = first.n_steps, first.horizon
-        starts = np.cumsum([0] + [len(part.target_prices) for part in parts])
-        self.inputs = torch.cat([part.inputs for part in parts])
-        self.target_prices = torch.cat([part.target_prices for part in parts])
+        lengths = [len(part.target_prices) for part in parts]
+        self.inputs, self.target_prices = end_to_end or (torch.cat([part.inputs for part in parts]),
+                                                         torch.cat([part.target_prices for part in parts]))
+        assert len(self.inputs) == len(self.target_prices) == sum(lengths)
         self.input_windows = self.inputs.unfold(0, self.n_steps, 1).transpose(1, 2)
         self.target_windows = self.target_prices.unfold(0, self.horizon, 1)
-        self.rows = torch.cat([part.target_rows() + int(start) for part, start in zip(parts, starts)])
-        self.position = torch.cat([torch.full((len(part),), k) for k, part in enumerate(parts)])
-        self.series_index = torch.as_tensor(series_index)[self.position]
+        # Indices as int32 where every row fits: half the memory of a panel's millions of windows.
+        index_type = torch.int32 if sum(lengths) < 2**31 else torch.int64
+        starts = np.cumsum([0] + lengths)
+        self.rows = torch.cat([(part.target_rows() + int(start)).to(index_type)
+                               for part, start in zip(parts, starts)])
+        self.position = torch.cat([torch.full((len(part),), k, dtype=index_type)
+                                   for k, part in enumerate(parts)])
+        self.series_index = torch.as_tensor(series_index, dtype=index_type)[self.position]
         self.codec = TargetCodec.stack([part.codec for part in parts])
 
     def __len__(self) -> int:
@@ -55,7 +65,8 @@ class PooledWindows(Dataset):
         rows = self.rows[index]
         prices, anchor = self.target_windows[rows], self.target_prices[rows - 1]
         targets = self.codec.select(self.position[index]).encode(prices, anchor)
-        return self.input_windows[rows - self.n_steps], targets, anchor, self.series_index[index]
+        # The series index leaves as int64, as it always has: what an embedding looks up.
+        return self.input_windows[rows - self.n_steps], targets, anchor, self.series_index[index].long()
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
         if not 0 <= i < len(self):
@@ -146,6 +157,18 @@ class PanelDataModule(L.LightningDataModule):
         if dropped:
             log.warning("%s: %d of %d series dropped for too few rows: %s", self.source, len(dropped),
                         len(dropped) + len(self.parts), ", ".join(dropped[:10]) + (" ..." if len(dropped) > 10 else ""))
+        self.lay_end_to_end()
+
+    def lay_end_to_end(self) -> None:
+        """One tensor of every series' inputs and one of their prices, each series' own now a view
+        into them: every split's pooled windows (the loaders', evaluation's) read these two instead
+        of concatenating copies of their own, and no series is held twice."""
+        parts = list(self.parts.values())
+        lengths = [len(part.target_prices) for part in parts]
+        self.inputs = torch.cat([part.inputs for part in parts])
+        self.target_prices = torch.cat([part.target_prices for part in parts])
+        for part, inputs, prices in zip(parts, self.inputs.split(lengths), self.target_prices.split(lengths)):
+            part.inputs, part.target_prices = inputs, prices
 
     @property
     def unseen_series(self) -> list[str]:
@@ -161,7 +184,7 @@ class PanelDataModule(L.LightningDataModule):
     def pooled(self, split: str) -> PooledWindows:
         """Every series' windows of one split, series after series, each in time order."""
         return PooledWindows([part.dataset(getattr(part.splits, split)) for part in self.parts.values()],
-                             self.series_index())
+                             self.series_index(), (self.inputs, self.target_prices))
 
     def windows_of(self, split: str) -> dict[str, WindowRange]:
         return {name: getattr(part.splits, split) for name, part in self.parts.items()}
