@@ -426,3 +426,41 @@ def test_resuming_a_panel_with_other_series_is_refused_naming_them(panel_run, tm
     assert error.startswith("stockrnn: error: cannot resume") and "data.series None there" in error, error
     assert "other training rows" not in error  # the series say why the scalers differ
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+# A series its run dropped, a glob checkpoint given one file, data errors --------------------------
+
+@pytest.mark.parametrize("embedding", [0, 2])
+def test_predict_leaves_out_the_series_its_run_dropped(tmp_path, embedding, caplog):
+    frame = random_walks()
+    late = random_walks(["LATE"], seed=3)
+    late = late[late["Date"] >= "2017-03-01"]  # listed after the training years: dropped
+    csv = written(pd.concat([frame, late]), tmp_path / "panel.csv")
+    train(compose_config([*QUICK, f"data.path={csv}", f"model.series_embedding={embedding}"], tmp_path / "run"))
+    state = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=True)["PanelDataModule"]
+    assert state["series"] == NAMES and state["dropped"] == ["LATE"]
+    with caplog.at_level("WARNING"):
+        table, _ = forecast(str(tmp_path / "run" / "checkpoints" / "best.ckpt"), None)
+    assert sorted(set(table["series"])) == NAMES
+    assert "series 'LATE' left out" in caplog.text
+
+
+def test_a_glob_checkpoint_forecasts_one_file_of_its_glob(tmp_path):
+    folder = tmp_path / "prices"
+    folder.mkdir()
+    for name, rows in random_walks().groupby("Name"):
+        written(rows.drop(columns="Name"), folder / f"{name}.csv")
+    glob = [o for o in QUICK if o != "data.series_column=Name"] + [f"data.path={folder}/*.csv"]
+    train(compose_config(glob, tmp_path / "run"))
+    whole, _ = forecast(str(tmp_path / "run" / "checkpoints" / "best.ckpt"), None)
+    one, _ = forecast(str(tmp_path / "run" / "checkpoints" / "best.ckpt"), str(folder / "BBB.csv"))
+    assert list(one["series"]) == ["BBB", "BBB"]  # two steps ahead
+    pd.testing.assert_frame_equal(one, whole[whole["series"] == "BBB"].reset_index(drop=True))
+
+
+def test_a_series_with_bad_data_stops_the_run_naming_it_rather_than_being_dropped(tmp_path):
+    frame = random_walks()
+    frame.loc[frame.index[(frame["Name"] == "BBB").to_numpy()][100], "High"] = np.nan
+    csv = written(frame, tmp_path / "panel.csv")
+    result = run_module("stockrnn.train", f"hydra.run.dir={tmp_path / 'run'}", *QUICK, f"data.path={csv}")
+    clean_failure(result, tmp_path / "run", "series 'BBB'", "column 'High' has 1 missing values")

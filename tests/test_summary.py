@@ -11,6 +11,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
+from stockrnn.confidence_set import validation_losses
 from stockrnn.report import SweepSummary, main as report_main
 from stockrnn.summary import summarize, write_summary
 
@@ -265,3 +266,22 @@ def test_distribution_jobs_are_compared_by_their_validation_crps(tmp_path):
     summary = write_summary(tmp_path)
     assert dict(zip(summary.jobs["job"], summary.jobs["in_mcs"])) == {0: True, 1: False}
     assert "CRPS when every job forecast the same quantiles" in (tmp_path / "summary.md").read_text()
+
+
+def test_panel_jobs_are_compared_series_by_series_on_the_series_they_share(tmp_path):
+    """A panel's val_predictions.csv has a row per series and date: the targets are keyed by series
+    too, so two panels line up on their shared series' days (not every series against every other)."""
+    rng = np.random.default_rng(4)
+    dates = pd.bdate_range("2020-01-01", periods=30).strftime("%Y-%m-%d")
+    actual = {name: level + np.cumsum(rng.normal(size=30)) for name, level in (("AAA", 50), ("BBB", 90), ("CCC", 20))}
+    for job, (names, noise) in enumerate([(("AAA", "BBB"), 0.3), (("AAA", "BBB", "CCC"), 3.0)]):
+        add_job(tmp_path, job, [f"data.series=[{','.join(names)}]"], metrics(1.0 + job))
+        table = pd.concat([pd.DataFrame({"series": name, "date": dates, "actual": actual[name],
+                                         "predicted": actual[name] + rng.normal(0, noise, 30)}) for name in names])
+        table[["persistence", "linear"]] = table[["actual", "actual"]].to_numpy()
+        table.to_csv(tmp_path / str(job) / "val_predictions.csv", index=False)
+    losses = validation_losses({job: tmp_path / str(job) for job in (0, 1)})
+    assert losses.shape == (60, 2) and losses.index.is_unique  # AAA's and BBB's 30 days each
+    summary = write_summary(tmp_path)
+    assert summary.mcs_days == 60
+    assert dict(zip(summary.jobs["job"], summary.jobs["in_mcs"])) == {0: True, 1: False}

@@ -97,7 +97,8 @@ def datamodule_for(restored: Restored, overrides: dict) -> StockDataModule | Pan
     """The checkpoint's data settings with `overrides` (non-null values only), its scalers loaded."""
     settings = restored.data_settings | {k: v for k, v in overrides.items() if v is not None}
     check_data_settings(settings)
-    datamodule = make_datamodule(**settings)
+    # A panel's checkpoint reads its data as a panel, one CSV too (a panel of one, named by the file).
+    datamodule = PanelDataModule(**settings) if "series" in restored.data_state else make_datamodule(**settings)
     datamodule.load_state_dict(restored.data_state)
     return datamodule
 

@@ -22,9 +22,11 @@ VAL_PREDICTIONS = "val_predictions.csv"  # as stockrnn.run_outputs writes it (th
 
 
 def _targets(table: pd.DataFrame) -> pd.MultiIndex:
-    """A validation target's key, in time order: a backtest's fold (0 for a run), its date, and its
-    step (1 without a horizon column), so that runs and horizons line up only where they agree."""
-    return pd.MultiIndex.from_arrays([table["fold"] if "fold" in table else [0] * len(table), table["date"],
+    """A validation target's key, in time order: a backtest's fold (0 for a run), a panel's series
+    (one name for a run), its date, and its step (1 without a horizon column), so that runs,
+    series and horizons line up only where they agree."""
+    return pd.MultiIndex.from_arrays([table["fold"] if "fold" in table else [0] * len(table),
+                                      table["series"] if "series" in table else [""] * len(table), table["date"],
                                       table["horizon"] if "horizon" in table else [1] * len(table)])
 
 

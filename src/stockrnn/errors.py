@@ -5,5 +5,10 @@ class StockrnnError(Exception):
     """A problem with the user's data, config or files; the message names it and what was expected."""
 
 
+class NotEnoughRows(StockrnnError):
+    """A date range holds too few rows for its windows: a panel drops such a series (with a
+    warning) where a run of one series stops."""
+
+
 class TrainingDiverged(StockrnnError):
     """The loss became NaN or infinite: the run stops rather than train on meaningless weights."""

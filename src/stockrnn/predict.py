@@ -47,17 +47,29 @@ def forecast(ckpt_path: str, data_path: str | None, calendar: str | None = None,
     module = restored.module.eval()
     if not isinstance(datamodule, PanelDataModule):
         return forecast_series(module, datamodule, datamodule.read_raw()), datamodule.target
-    raw = datamodule.read_series()
+    raw = {name: frame for name, frame in datamodule.read_series().items() if not dropped_in_training(datamodule, name)}
     refuse_unseen_series(datamodule, [name for name in raw if name not in datamodule.known_series], module)
     tables = []
     for name, frame in raw.items():
-        part = datamodule.series_data(name)
-        if name not in datamodule.known_series:  # no embedding (refused above): scale it on its own training rows
-            part.prepare(frame)
-        index = datamodule.known_series.index(name) if name in datamodule.known_series else 0
-        table = forecast_series(module, part, frame, torch.tensor([index]))
+        if name in datamodule.known_series:
+            part = datamodule.series_data(name)
+        else:  # no embedding (refused above): scaled on its own training rows, or left out as training would
+            part = datamodule.prepared(name, frame)
+            if part is None:
+                continue
+        table = forecast_series(module, part, frame, torch.tensor([datamodule.index_of(name)]))
         tables.append(table.assign(series=name)[["series", *table.columns]])
+    if not tables:
+        raise StockrnnError(f"{datamodule.source}: none of its series can be forecast (see the warnings above)")
     return pd.concat(tables, ignore_index=True), datamodule.target
+
+
+def dropped_in_training(datamodule: PanelDataModule, name: str) -> bool:
+    """A series the checkpoint's run left out for too few rows is left out here too, said once."""
+    if name in datamodule.dropped_in_training:
+        log.warning("%s: series '%s' left out: its run dropped it for too few rows", datamodule.source, name)
+        return True
+    return False
 
 
 def forecast_series(module: Forecaster, datamodule: StockDataModule, raw: pd.DataFrame,

@@ -147,6 +147,9 @@ class StockDataModule(L.LightningDataModule):
                 "target_codec": self.target_codec.to_dict()}
 
     def load_state_dict(self, state: dict) -> None:
+        if "series" in state:
+            raise StockrnnError("the checkpoint was trained on a panel of several series: read its data as a panel "
+                                "(data.series_column, data.layout or a glob, as in its run)")
         if list(state["features"]) != self.features or state["target"] != self.target:
             raise StockrnnError(
                 f"the checkpoint was trained on features {state['features']} -> {state['target']}, "

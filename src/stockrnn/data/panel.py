@@ -17,11 +17,10 @@ from stockrnn.data.panel_sources import is_panel, read_panel
 from stockrnn.data.splits import WindowRange
 from stockrnn.data.targets import TargetCodec
 from stockrnn.data.windows import SplitIntoMinibatches, WindowDataset, already_batched
-from stockrnn.errors import StockrnnError
+from stockrnn.errors import NotEnoughRows, StockrnnError
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 PANEL_KEYS = ("series_column", "layout", "series")  # the settings a one-series run does not take
 
 
@@ -107,6 +106,8 @@ class PanelDataModule(L.LightningDataModule):
         # row of the series embedding). A series the checkpoint has not seen gets neither.
         self.stored: dict[str, dict] = {}
         self.known_series: list[str] = []
+        self.dropped: list[str] = []  # series with too few rows for the dates, left out with a warning
+        self.dropped_in_training: list[str] = []  # the checkpoint's (load_state_dict)
 
     @property
     def n_features(self) -> int:
@@ -141,22 +142,17 @@ class PanelDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.parts:
             return
-        dropped = []
         for name, raw in self.read_series().items():
-            part = self.series_data(name)
-            try:
-                part.prepare(raw)
-            except StockrnnError as err:  # e.g. a stock listed after the training years
-                dropped.append(name)
-                log.warning("%s: series '%s' dropped: %s", self.source, name, err)
-                continue
-            self.parts[name] = part
+            part = self.prepared(name, raw)
+            if part is not None:
+                self.parts[name] = part
         if not self.parts:
             raise StockrnnError(f"{self.source}: no series has enough rows for the run's dates "
-                                f"({len(dropped)} dropped, see the warnings above)")
-        if dropped:
-            log.warning("%s: %d of %d series dropped for too few rows: %s", self.source, len(dropped),
-                        len(dropped) + len(self.parts), ", ".join(dropped[:10]) + (" ..." if len(dropped) > 10 else ""))
+                                f"({len(self.dropped)} dropped, see the warnings above)")
+        if self.dropped:
+            log.warning("%s: %d of %d series dropped for too few rows: %s", self.source, len(self.dropped),
+                        len(self.dropped) + len(self.parts),
+                        ", ".join(self.dropped[:10]) + (" ..." if len(self.dropped) > 10 else ""))
         self.lay_end_to_end()
 
     def lay_end_to_end(self) -> None:
@@ -170,16 +166,35 @@ class PanelDataModule(L.LightningDataModule):
         for part, inputs, prices in zip(parts, self.inputs.split(lengths), self.target_prices.split(lengths)):
             part.inputs, part.target_prices = inputs, prices
 
+    def prepared(self, name: str, raw: pd.DataFrame) -> StockDataModule | None:
+        """One series prepared as a one-series run would be; None, with a warning naming it, when it
+        has too few rows for the run's dates (a stock listed after the training years, say). Any other
+        problem with its data stops the run, as it would stop a run of that series alone."""
+        part = self.series_data(name)
+        try:
+            part.prepare(raw)
+        except NotEnoughRows as err:
+            self.dropped.append(name)
+            log.warning("%s: series '%s' dropped: %s", self.source, name, err)
+            return None
+        return part
+
     @property
     def unseen_series(self) -> list[str]:
         """Series read here that the checkpoint loaded into this DataModule was not trained on."""
         return [name for name in self.parts if self.known_series and name not in self.known_series]
 
-    def series_index(self) -> list[int]:
-        """Each series' index: its position in the checkpoint's series, or here when training."""
+    def index_of(self, name: str) -> int:
+        """A series' index (its row of the series embedding): its position among the checkpoint's
+        series, or here when training. A series the checkpoint has not seen gets 0, read only by
+        a network without an embedding (see refuse_unseen_series)."""
         if not self.known_series:
-            return list(range(len(self.parts)))
-        return [self.known_series.index(name) if name in self.known_series else 0 for name in self.parts]
+            return self.series_names.index(name)
+        return self.known_series.index(name) if name in self.known_series else 0
+
+    def series_index(self) -> list[int]:
+        """Each series' index, in the order of self.parts."""
+        return [self.index_of(name) for name in self.parts]
 
     def pooled(self, split: str) -> PooledWindows:
         """Every series' windows of one split, series after series, each in time order."""
@@ -205,13 +220,15 @@ class PanelDataModule(L.LightningDataModule):
     def state_dict(self) -> dict:
         """Each series' scalers by name, in series index order (see load_state_dict)."""
         return {"features": self.features, "target": self.target, "series": self.series_names,
-                "per_series": {name: part.state_dict() for name, part in self.parts.items()}}
+                "per_series": {name: part.state_dict() for name, part in self.parts.items()},
+                "dropped": self.dropped}
 
     def load_state_dict(self, state: dict) -> None:
         if "series" not in state:
             raise StockrnnError("the checkpoint was trained on one series, not on a panel: leave data.series_column, "
                                 "data.layout and data.series as they were")
         self.known_series = list(state["series"])
+        self.dropped_in_training = list(state.get("dropped", []))
         self.stored = dict(state["per_series"])
 
 

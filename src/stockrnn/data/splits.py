@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from stockrnn.errors import StockrnnError
+from stockrnn.errors import NotEnoughRows
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def _rows_between(dates: pd.DatetimeIndex, start, end, what: str) -> tuple[int, 
     first = 0 if start is None else int(dates.searchsorted(date_bound(start, end=False), "left"))
     stop = len(dates) if end is None else int(dates.searchsorted(date_bound(end, end=True), "right"))
     if stop <= first:
-        raise StockrnnError(
+        raise NotEnoughRows(
             f"the {what} range {range_text(start, end)} holds no rows; the data covers "
             f"{dates[0].date()}..{dates[-1].date()}"
         )
@@ -85,7 +85,7 @@ def split_rows(dates: pd.DatetimeIndex, train_start, train_end, test_start, test
     n_windows = (train_stop - train_first) - n_steps - horizon + 1
     needed = train_window_count_needed(val_fraction)
     if n_windows < needed:
-        raise StockrnnError(
+        raise NotEnoughRows(
             f"the train range {range_text(train_start, train_end)} has {train_stop - train_first} rows; "
             f"n_steps={n_steps} and horizon={horizon} with val_fraction={val_fraction} need at "
             f"least {n_steps + horizon - 1 + needed}"
@@ -96,7 +96,7 @@ def split_rows(dates: pd.DatetimeIndex, train_start, train_end, test_start, test
 
     n_test = (test_stop - test_first) - horizon + 1
     if n_test < 1:
-        raise StockrnnError(
+        raise NotEnoughRows(
             f"the test range {range_text(test_start, test_end)} has {test_stop - test_first} rows; "
             f"horizon={horizon} needs at least {horizon}"
         )

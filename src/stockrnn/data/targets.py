@@ -46,15 +46,14 @@ class TargetCodec:
         """One codec for a panel: the series' codecs, addressed by series index."""
         return cls(codecs[0].transform, tuple(c.offset for c in codecs), tuple(c.scale for c in codecs))
 
-    def select(self, series) -> "TargetCodec":
+    def select(self, series: torch.Tensor) -> "TargetCodec":
         """The codec of each window's series (series: windows, an index into a panel's series): an
         offset and scale per window; a one-series codec as it is."""
         if not isinstance(self.offset, tuple):
             return self
-        if isinstance(series, torch.Tensor):
-            pick = lambda values: torch.tensor(values, dtype=torch.float32, device=series.device)[series]  # noqa: E731
-        else:
-            pick = lambda values: np.asarray(values, dtype=np.float64)[series]  # noqa: E731
+        def pick(values):  # a batch's series on its device
+            return torch.tensor(values, dtype=torch.float32, device=series.device)[series]
+
         return TargetCodec(self.transform, pick(self.offset), pick(self.scale))
 
     def encode(self, prices, anchor):
