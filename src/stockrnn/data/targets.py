@@ -36,17 +36,17 @@ class TargetCodec:
     scale: float | tuple[float, ...]
 
     @classmethod
-    def fit(cls, transform: str, scaler_kind: str, train_prices: np.ndarray) -> "TargetCodec":
+    def fit(cls, transform: str, scaler_kind: str, train_prices: np.ndarray) -> TargetCodec:
         """Fit on the target over training rows only."""
         scaler = Scaler.fit(scaler_kind, one_step_changes(train_prices, transform)[:, None])
         return cls(transform, scaler.offset[0], scaler.scale[0])
 
     @classmethod
-    def stack(cls, codecs: list["TargetCodec"]) -> "TargetCodec":
+    def stack(cls, codecs: list[TargetCodec]) -> TargetCodec:
         """One codec for a panel: the series' codecs, addressed by series index."""
         return cls(codecs[0].transform, tuple(c.offset for c in codecs), tuple(c.scale for c in codecs))
 
-    def select(self, series: torch.Tensor) -> "TargetCodec":
+    def select(self, series: torch.Tensor) -> TargetCodec:
         """The codec of each window's series (series: windows, an index into a panel's series): an
         offset and scale per window; a one-series codec as it is."""
         if not isinstance(self.offset, tuple):
@@ -80,7 +80,7 @@ class TargetCodec:
         return {"transform": self.transform, "offset": plain(self.offset), "scale": plain(self.scale)}
 
     @classmethod
-    def from_dict(cls, state: dict) -> "TargetCodec":
+    def from_dict(cls, state: dict) -> TargetCodec:
         as_stored = (lambda v: tuple(map(float, v))) if isinstance(state["offset"], (list, tuple)) else float
         return cls(state["transform"], as_stored(state["offset"]), as_stored(state["scale"]))
 
