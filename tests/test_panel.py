@@ -464,3 +464,14 @@ def test_a_series_with_bad_data_stops_the_run_naming_it_rather_than_being_droppe
     csv = written(frame, tmp_path / "panel.csv")
     result = run_module("stockrnn.train", f"hydra.run.dir={tmp_path / 'run'}", *QUICK, f"data.path={csv}")
     clean_failure(result, tmp_path / "run", "series 'BBB'", "column 'High' has 1 missing values")
+
+
+def test_a_panel_keeps_the_checkpoint_its_objective_ranks_best(panel_run):
+    """best.ckpt and early stopping follow val/objective (mean over series of RMSE relative to
+    persistence's), the figure a panel's sweeps rank by, not the pooled val/rmse."""
+    run_dir, _ = panel_run
+    checkpoint = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=False)
+    [state] = [value for key, value in checkpoint["callbacks"].items() if key.startswith("RunCheckpoint")]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert state["monitor"] == "val/objective"
+    assert float(state["best_model_score"]) == pytest.approx(metrics["objective"], rel=1e-5)

@@ -49,6 +49,9 @@ class Forecaster(L.LightningModule):
         self._train_sum, self._train_batches = torch.zeros(()), 0
         # Summed over the epoch's targets: the loss, squared price errors, price CRPS (distributions).
         self._val_sums, self._val_count = torch.zeros(3), 0
+        # A panel's: per series, the squared price errors of the network and of persistence, and the
+        # targets, for val/objective (the mean over series of RMSE relative to persistence's).
+        self._series_sums: torch.Tensor | None = None
         # model.calibration=conformal: the shifts fit on this epoch's validation windows, saved
         # with the checkpoint of the weights they were fit for (see calibration.py).
         self.conformal_offsets: np.ndarray | None = None
@@ -106,8 +109,25 @@ class Forecaster(L.LightningModule):
         sums = torch.stack([self.kind.loss(outputs, y) * y.numel(), price_error.pow(2).sum(), crps]).detach()
         self._val_sums = self._val_sums.to(sums.device) + sums
         self._val_count += y.numel()
+        if series:
+            self._add_series_sums(series[0], price_error, anchor[:, None] - actual)
         if self.hparams.calibration == "conformal":
             self._val_quantiles.append((self.kind.quantiles(outputs).detach().cpu(), y.detach().cpu()))
+
+    def _add_series_sums(self, series: torch.Tensor, price_error: torch.Tensor,
+                         persistence_error: torch.Tensor) -> None:
+        per_window = torch.stack([price_error.pow(2).sum(dim=1), persistence_error.pow(2).sum(dim=1),
+                                  torch.full_like(price_error[:, 0], price_error.shape[1])], dim=1).detach()
+        if self._series_sums is None:
+            self._series_sums = torch.zeros(self.hparams.n_series, 3, device=per_window.device)
+        self._series_sums.index_add_(0, series, per_window)
+
+    def _log_series_objective(self) -> None:
+        """val/objective: each series' validation RMSE over persistence's, averaged over series."""
+        sums = self._summed_over_processes(self._series_sums)
+        seen = (sums[:, 2] > 0) & (sums[:, 1] > 0)
+        self.log("val/objective", (sums[seen, 0] / sums[seen, 1]).sqrt().mean(), sync_dist=True, prog_bar=True)
+        self._series_sums = None
 
     def price_crps(self, codec: TargetCodec, outputs: torch.Tensor, actual: torch.Tensor,
                    anchor: torch.Tensor) -> torch.Tensor:
@@ -127,6 +147,8 @@ class Forecaster(L.LightningModule):
             self.log("val/rmse", price_sse.sqrt(), sync_dist=True, prog_bar=True)
             if has_quantiles(self.kind):
                 self.log("val/crps", crps, sync_dist=True, prog_bar=True)
+            if self._series_sums is not None:
+                self._log_series_objective()
             self._epoch_is_the_step()
         self._val_sums, self._val_count = torch.zeros(3, device=self.device), 0
         if self._val_quantiles:

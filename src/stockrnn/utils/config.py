@@ -10,6 +10,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from stockrnn.data.panel_sources import PANEL_LAYOUTS, check_series_setting
+from stockrnn.data.panel_sources import is_panel
 from stockrnn.data.prices import DECIMALS, FILLS, SEPARATORS
 from stockrnn.data.scaling import SCALERS
 from stockrnn.data.sessions import check_calendar
@@ -58,10 +59,17 @@ def slurm_gpus(accelerator, devices) -> int | None:
     return count if count > 0 else None
 
 
-def validation_monitor(distribution: str) -> str:
+def validation_monitor(distribution: str, data: Mapping | None = None) -> str:
     """What picks the best checkpoint and stops early: the point forecast's val/rmse, or for a
-    distribution its CRPS (val/crps), so the intervals are chosen and not only their median."""
-    return "val/rmse" if distribution in (None, "none") else "val/crps"
+    distribution its CRPS (val/crps), so the intervals are chosen and not only their median. A
+    panel's point forecast: val/objective, the mean over series of RMSE relative to persistence's,
+    as its sweeps rank it (a pooled RMSE would follow the highest-priced series)."""
+    if distribution not in (None, "none"):
+        return "val/crps"
+    data = data or {}
+    if is_panel(data.get("path"), data.get("embedded"), data.get("series_column"), data.get("layout", "long")):
+        return "val/objective"
+    return "val/rmse"
 
 
 OmegaConf.register_new_resolver("stockrnn.run_name", run_name, replace=True)
