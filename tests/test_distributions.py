@@ -11,7 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stockrnn.calibration import calibrate, conformal_offsets, cross_fitted
+from stockrnn.calibration import apply_cross_fitted, calibrate, conformal_offsets, cross_fit_offsets, cross_fitted
 from stockrnn.callbacks import EpochLog
 from stockrnn.eval import evaluate_checkpoint
 from stockrnn.forecasts import network_outputs
@@ -288,3 +288,25 @@ def test_a_distribution_runs_printout_has_the_interval_table_and_its_objective(q
     printed = capsys.readouterr().out
     assert "Test intervals" in printed and "climatology" in printed and "CRPS: " in printed
     assert f"val_crps {metrics['val_crps']:.4f} (objective {metrics['objective']:.4f}); run directory" in printed
+
+
+def test_a_panels_cross_fitted_shifts_pool_the_other_half_of_every_series():
+    """Each half of a series' validation windows is calibrated with shifts fit on the other half of
+    every series' windows pooled, as the checkpoint's shifts pool every series."""
+    rng = np.random.default_rng(6)
+    base = np.array([-1.645, -1.2816, -0.6745, 0, 0.6745, 1.2816, 1.645])
+    sizes, scales = (120, 81), (0.5, 2.0)
+    quantiles = [np.broadcast_to(base, (n, 1, 7)).copy() for n in sizes]
+    targets = [rng.normal(0, scale, (n, 1)) for n, scale in zip(sizes, scales)]
+    early, late = cross_fit_offsets(quantiles, targets, LEVELS)
+    later_halves = [np.array_split(np.arange(n), 2)[1] for n in sizes]
+    np.testing.assert_allclose(early, conformal_offsets(
+        np.concatenate([q[h] for q, h in zip(quantiles, later_halves)]),
+        np.concatenate([t[h] for t, h in zip(targets, later_halves)]), LEVELS))
+    calibrated = apply_cross_fitted(quantiles[1], (early, late), LEVELS)
+    np.testing.assert_allclose(calibrated[:41], calibrate(quantiles[1][:41], early, LEVELS))
+    np.testing.assert_allclose(calibrated[41:], calibrate(quantiles[1][41:], late, LEVELS))
+    # One series is the one-series cross-fitting.
+    np.testing.assert_allclose(cross_fitted(quantiles[0], targets[0], LEVELS),
+                               apply_cross_fitted(quantiles[0], cross_fit_offsets(quantiles[:1], targets[:1], LEVELS),
+                                                  LEVELS))

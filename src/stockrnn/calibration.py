@@ -49,16 +49,35 @@ def calibrate(quantiles: np.ndarray, offsets: np.ndarray, levels: Sequence[float
     return np.concatenate([lower, upper[..., 1:]], axis=-1)
 
 
-def cross_fitted(quantiles: np.ndarray, targets: np.ndarray, levels: Sequence[float],
-                 parts: int = 2) -> np.ndarray:
-    """Validation quantiles calibrated without their own targets: each of `parts` consecutive
-    blocks of windows with the shifts fit on the other blocks. The validation scores of a
-    conformal run are read from these; shifts fit on all the windows would score the windows they
-    were fit on and flatter conformal runs against the others in a sweep."""
-    blocks = np.array_split(np.arange(len(targets)), parts)
+def halves(windows: int) -> list[np.ndarray]:
+    """A series' validation windows as two consecutive blocks, earlier and later."""
+    return np.array_split(np.arange(windows), 2)
+
+
+def cross_fit_offsets(quantiles: list[np.ndarray], targets: list[np.ndarray],
+                      levels: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Shifts for the earlier and the later half of each series' validation windows, each fit on
+    the other half of every series' windows pooled (a panel's checkpoint shifts are fit on every
+    series pooled; a run of one series is a list of one)."""
+    def pooled(arrays: list[np.ndarray], half: int) -> np.ndarray:
+        return np.concatenate([array[halves(len(array))[half]] for array in arrays])
+
+    return tuple(conformal_offsets(pooled(quantiles, 1 - half), pooled(targets, 1 - half), levels)
+                 for half in (0, 1))
+
+
+def apply_cross_fitted(quantiles: np.ndarray, offsets: tuple[np.ndarray, np.ndarray],
+                       levels: Sequence[float]) -> np.ndarray:
+    """One series' validation quantiles, each half with the shifts fit without it (cross_fit_offsets)."""
     calibrated = np.empty_like(quantiles)
-    for k, block in enumerate(blocks):
-        rest = np.concatenate([other for j, other in enumerate(blocks) if j != k])
-        calibrated[block] = calibrate(quantiles[block], conformal_offsets(quantiles[rest], targets[rest], levels),
-                                      levels)
+    for half, windows in enumerate(halves(len(quantiles))):
+        calibrated[windows] = calibrate(quantiles[windows], offsets[half], levels)
     return calibrated
+
+
+def cross_fitted(quantiles: np.ndarray, targets: np.ndarray, levels: Sequence[float]) -> np.ndarray:
+    """Validation quantiles calibrated without their own targets: each half of the windows with the
+    shifts fit on the other half. The validation scores of a conformal run are read from these;
+    shifts fit on all the windows would score the windows they were fit on and flatter conformal
+    runs against the others in a sweep."""
+    return apply_cross_fitted(quantiles, cross_fit_offsets([quantiles], [targets], levels), levels)

@@ -11,8 +11,12 @@ import torch
 
 from stockrnn.calibration import calibrate, cross_fitted
 from stockrnn.data.datamodule import StockDataModule
-from stockrnn.distribution_baselines import (CLIMATOLOGY_MIN_CHANGES, GARCH_MIN_CHANGES, climatology_quantiles,
-                                             garch_quantiles)
+from stockrnn.distribution_baselines import (
+    CLIMATOLOGY_MIN_CHANGES,
+    GARCH_MIN_CHANGES,
+    climatology_quantiles,
+    garch_quantiles,
+)
 from stockrnn.errors import StockrnnError
 from stockrnn.forecasts import Forecasts
 from stockrnn.interval_scores import crps_per_window, interval_metrics
@@ -97,10 +101,12 @@ def baseline_quantiles(datamodule: StockDataModule, levels: tuple[float, ...],
 
 
 def with_distributions(module: Forecaster, datamodule: StockDataModule, val: Forecasts, test: Forecasts,
-                       outputs: dict[str, torch.Tensor]) -> tuple[Forecasts, Forecasts]:
-    """val and test with the network's quantiles and the baselines' added."""
+                       outputs: dict[str, torch.Tensor],
+                       calibrated: dict[str, Callable | None] | None = None) -> tuple[Forecasts, Forecasts]:
+    """val and test with the network's quantiles and the baselines' added; `calibrated`: how each
+    split's quantiles are calibrated, when not as calibrations() says (a panel's, pooled)."""
     levels = levels_of(module)
-    calibrated = calibrations(module, datamodule, val)
+    calibrated = calibrated or calibrations(module, datamodule, val)
     val_baselines, test_baselines = baseline_quantiles(datamodule, levels)
     return tuple(
         dataclasses.replace(split, levels=levels, baselines=baselines, quantiles=network_quantiles(

@@ -4,13 +4,15 @@ the global ridge (one on every series' windows) and the local ridges (one per se
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from stockrnn.baselines import fit_linear_baseline
+from stockrnn.calibration import apply_cross_fitted, cross_fit_offsets
 from stockrnn.data.panel import PanelDataModule
-from stockrnn.distribution_evaluation import with_distributions
+from stockrnn.distribution_evaluation import checkpoint_calibration, levels_of, with_distributions
 from stockrnn.evaluation import Evaluation, split_forecasts, split_report
 from stockrnn.forecasts import Forecasts, network_outputs
 from stockrnn.models.distributions import has_quantiles
@@ -24,6 +26,23 @@ def outputs_by_series(datamodule: PanelDataModule, split: str, outputs: torch.Te
     return dict(zip(datamodule.series_names, outputs.split(counts), strict=True))
 
 
+def panel_calibrations(module: Forecaster, datamodule: PanelDataModule,
+                       val_outputs: dict[str, torch.Tensor]) -> dict[str, Callable | None] | None:
+    """model.calibration=conformal on a panel: test with the checkpoint's shifts (fit on every
+    series' validation windows pooled), validation cross-fitted the same way: each half of a series'
+    windows with shifts fit on the other half of every series' windows. None without calibration."""
+    test = checkpoint_calibration(module)
+    if test is None:
+        return None
+    levels, quantiles, targets = levels_of(module), [], []
+    for name, part in datamodule.parts.items():
+        quantiles.append(module.kind.quantiles(val_outputs[name]).numpy())
+        val = part.split_targets(part.splits.val)
+        targets.append(part.target_codec.encode(val.actual, val.last_known))
+    offsets = cross_fit_offsets(quantiles, targets, levels)
+    return {"val": lambda scaled: apply_cross_fitted(scaled, offsets, levels), "test": test}
+
+
 def evaluate_panel(module: Forecaster, datamodule: PanelDataModule) -> Evaluation:
     """The pooled metrics (the keys of a one-series run, over every series' targets), the panel's
     (skill_mean, series_beating_persistence, objective...) and per_series.csv's table."""
@@ -31,6 +50,7 @@ def evaluate_panel(module: Forecaster, datamodule: PanelDataModule) -> Evaluatio
     outputs = {split: outputs_by_series(datamodule, split, network_outputs(module, loader))
                for split, loader in (("val", datamodule.val_dataloader()), ("test", datamodule.test_dataloader()))}
     splits: dict[str, list[Forecasts]] = {"val": [], "test": []}
+    calibrated = panel_calibrations(module, datamodule, outputs["val"]) if has_quantiles(module.kind) else None
     for name, part in datamodule.parts.items():
         local_linear = fit_linear_baseline(part.dataset(part.splits.train), part.dataset(part.splits.val))
         own = {}
@@ -42,7 +62,7 @@ def evaluate_panel(module: Forecaster, datamodule: PanelDataModule) -> Evaluatio
                                              local_linear=local)
         if has_quantiles(module.kind):
             own["val"], own["test"] = with_distributions(module, part, own["val"], own["test"],
-                                                         {split: outputs[split][name] for split in splits})
+                                                         {split: outputs[split][name] for split in splits}, calibrated)
         for split in splits:
             splits[split].append(own[split])
     val, test = (Forecasts.concat(splits[split]) for split in ("val", "test"))
