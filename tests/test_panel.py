@@ -475,3 +475,16 @@ def test_a_panel_keeps_the_checkpoint_its_objective_ranks_best(panel_run):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert state["monitor"] == "val/objective"
     assert float(state["best_model_score"]) == pytest.approx(metrics["objective"], rel=1e-5)
+
+
+def test_weights_with_a_series_embedding_start_only_a_run_on_the_same_series(panel_run, tmp_path):
+    run_dir, csv = panel_run
+    weights = f"init_weights={run_dir / 'checkpoints' / 'best.ckpt'}"
+    other = run_module("stockrnn.train", f"hydra.run.dir={tmp_path / 'other'}", *QUICK, f"data.path={csv}",
+                       "model.series_embedding=4", f"data.series=[{NAMES[1]},{NAMES[2]}]", weights)
+    assert other.returncode == 1 and "Traceback" not in other.stderr
+    error = other.stderr.strip().splitlines()[-1]
+    assert error.startswith("stockrnn: error: cannot start from the weights") and "series embedding" in error
+    same = run_module("stockrnn.train", f"hydra.run.dir={tmp_path / 'same'}", *QUICK, f"data.path={csv}",
+                      "model.series_embedding=4", weights)
+    assert same.returncode == 0, same.stderr[-2000:]

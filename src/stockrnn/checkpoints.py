@@ -82,10 +82,16 @@ def data_state(checkpoint: dict) -> dict:
     return next(checkpoint[key] for key in DATA_STATE_KEYS if key in checkpoint)
 
 
-def load_initial_weights(path: str | Path, module: Forecaster) -> None:
+def load_initial_weights(path: str | Path, module: Forecaster, series: list[str]) -> None:
     """Start a fit from another run's weights (a backtest's warm start): only the network's
-    weights are taken; scalers, optimizer state and epochs start afresh."""
+    weights are taken; scalers, optimizer state and epochs start afresh. series: this run's (a
+    panel's series embedding has a row per series, matched by position: the same series, in the
+    same order, or the rows would belong to others)."""
     checkpoint = read_checkpoint(path)
+    theirs = data_state(checkpoint).get("series")
+    if module.hparams.get("series_embedding", 0) and theirs is not None and list(theirs) != list(series):
+        raise StockrnnError(f"cannot start from the weights of {path}: its series embedding was trained on the series "
+                            f"{theirs}, not on {series}; its rows would be other series'")
     problems = weight_mismatches(module, checkpoint["state_dict"])
     if problems:
         raise StockrnnError(f"cannot start from the weights of {path}: they do not fit this run's network "

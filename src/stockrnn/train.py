@@ -70,7 +70,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     if cfg.get("ckpt_path"):
         check_resumable(cfg.ckpt_path, module, datamodule)
     elif cfg.get("init_weights"):
-        load_initial_weights(cfg.init_weights, module)
+        load_initial_weights(cfg.init_weights, module, list(datamodule.parts))
     fit_timer = FitTimer()
     loggers = instantiate_all(cfg.get("logger"))
     callbacks = instantiate_all(cfg.get("callbacks")) + [fit_timer, RandomState(), EpochLog()]
