@@ -119,14 +119,17 @@ def main() -> None:
     print(markdown_table(table))
     print()
     first = args.seeds[0]
+    print("| | seed | mean skill over series | median skill | series beating persistence | pooled test RMSE |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for kind, values in skills.items():
+        for k, seed in enumerate(args.seeds):
+            per_series = np.array(values)[:, k]
+            table_seed = pd.concat([of_series(predictions(dirs[(name if kind == "per_series" else kind, seed)]), name)
+                                    for name in names])
+            print(f"| {kind} | {seed} | {per_series.mean():+.3f} | {np.median(per_series):+.3f} | "
+                  f"{int((per_series > 0).sum())} | {rmse(table_seed['predicted'] - table_seed['actual']):.3f} |")
     pooled = {kind: pd.concat([of_series(predictions(dirs[(name if kind == "per_series" else kind, first)]), name)
                                for name in names]) for kind in skills}
-    for kind, values in skills.items():
-        by_seed = np.array(values).mean(axis=0)  # mean skill over series, per seed
-        beats = np.array(values).mean(axis=1) > 0
-        print(f"{kind}: mean skill over series {mean_std(list(by_seed), 4)}; series beating persistence "
-              f"(mean over seeds) {int(beats.sum())} of {len(names)}; pooled test RMSE (seed {first}) "
-              f"{rmse(pooled[kind]['predicted'] - pooled[kind]['actual']):.3f}")
     for key in ("persistence", "linear", "local_linear"):
         print(f"{key}: pooled test RMSE {rmse(pooled['global'][key] - pooled['global']['actual']):.3f}")
     for kind, key in (("global ridge", "linear"), ("local ridge", "local_linear")):
@@ -138,9 +141,12 @@ def main() -> None:
     print(f"global better than per-series (one-sided DM, p < 0.05) in {int((pvalues.max(axis=1) < 0.05).sum())} "
           f"series at every seed; p-values per series and seed:")
     print(pd.DataFrame(pvalues, index=names, columns=[f"seed {s}" for s in args.seeds]).round(4).to_string())
-    summary = {kind: json.loads((dirs[(kind, args.seeds[0])] / "metrics.json").read_text())["objective"]
-               for kind in ("global", "embedding")}
-    print(f"validation objective, seed {args.seeds[0]}: {summary}")
+    for kind in ("global", "embedding"):
+        objectives = [json.loads((dirs[(kind, seed)] / "metrics.json").read_text())["objective"] for seed in args.seeds]
+        print(f"{kind}: validation objective per seed {[round(value, 4) for value in objectives]}")
+    per_series_objectives = [np.mean([json.loads((dirs[(name, seed)] / "metrics.json").read_text())["objective"]
+                                      for name in names]) for seed in args.seeds]
+    print(f"per_series: mean validation objective per seed {[round(value, 4) for value in per_series_objectives]}")
 
 
 if __name__ == "__main__":
