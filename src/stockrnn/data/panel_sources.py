@@ -156,10 +156,10 @@ def _long_series(raw: pd.DataFrame, source: str, date_column: str, series_column
     check_dated(raw, source, date)
     days, row_days = _row_days(raw[date], source, date)
     # One integer a row that sorts as (series name, date): a single stable sort orders every row.
-    key = name_codes.astype(np.int64) * len(days) + row_days
+    key = name_codes.astype(np.int32 if len(names) * len(days) < 2**31 else np.int64) * len(days) + row_days
     del name_codes
     order = np.argsort(key, kind="stable")
-    key = key[order]
+    key.sort()  # in place: key[order] without a second copy
     _refuse_duplicates(key, order, names, days, source)
     bounds = np.searchsorted(key, np.arange(len(names) + 1) * len(days))  # each series' rows in order
     del key
@@ -171,7 +171,10 @@ def _long_series(raw: pd.DataFrame, source: str, date_column: str, series_column
     stops = np.cumsum(lengths)
     row_dates = days[row_days[order]]
     del row_days
-    columns = {name: raw.pop(name).array.take(order) for name in list(raw.columns) if name not in (column, date)}
+    # A file already in that order (grouped by series, dated in order) needs no copy of its columns.
+    in_order = len(order) == len(raw) and bool((order[1:] > order[:-1]).all())
+    columns = {name: raw.pop(name).array if in_order else raw.pop(name).array.take(order)
+               for name in list(raw.columns) if name not in (column, date)}
     del order
     return {str(names[code]): _rows(columns, row_dates, stop - length, stop)
             for code, stop, length in zip(chosen, stops, lengths)}
@@ -180,7 +183,7 @@ def _long_series(raw: pd.DataFrame, source: str, date_column: str, series_column
 def _rows(columns: dict, dates: np.ndarray, first: int, stop: int) -> pd.DataFrame:
     """Rows first..stop of the columns, indexed by their dates: views, not copies."""
     return pd.DataFrame({name: values[first:stop] for name, values in columns.items()},
-                        index=pd.DatetimeIndex(dates[first:stop], name="date"), copy=False)
+                        index=pd.DatetimeIndex(dates[first:stop], name="date", copy=False), copy=False)
 
 
 def _series_names(raw: pd.DataFrame, source: str, column: str, date_column: str) -> tuple[np.ndarray, np.ndarray]:

@@ -46,11 +46,14 @@ def parse_dates(raw: pd.Series, source: str, column: str) -> pd.Series:
 
 def date_codes(raw: pd.Series, source: str, column: str) -> tuple[np.ndarray, pd.DatetimeIndex]:
     """parse_dates as each row's code into the column's distinct texts and those texts parsed."""
-    # Each distinct text is parsed once: a panel's long file repeats every date once per series.
-    codes, distinct = pd.factorize(raw)
+    # Each distinct text is parsed once: a panel's long file repeats every date once per series (and
+    # reads it as a category, whose codes serve as they are).
+    if isinstance(raw.dtype, pd.CategoricalDtype):
+        codes, distinct = raw.cat.codes.to_numpy(), raw.cat.categories
+    else:
+        codes, distinct = pd.factorize(raw)
     text = pd.Series(distinct, dtype=object).astype("string").str.strip()
-    empty = codes == -1  # a missing value
-    empty[~empty] = (text == "").fillna(True).to_numpy()[codes[~empty]]
+    empty = np.append((text == "").fillna(True).to_numpy(dtype=bool), True)[codes]  # -1, missing: True
     if empty.any():
         row = int(np.flatnonzero(empty)[0])
         after = f" (after '{raw.iloc[row - 1]}')" if row else ""
@@ -128,7 +131,7 @@ def read_csv_text(path: str | Path, sep: str | None = None, decimal: str | None 
             wanted = {str(name).casefold() for name in text_columns}
             dtype = {column: "str" for column in header if str(column).casefold() in wanted}
         with pd.read_csv(path, dtype=dtype or None, chunksize=CHUNK_ROWS, **options) as chunks:
-            raw = _joined(chunks, categorical=set(dtype))
+            raw = _joined(chunks, set(dtype), path)
     except pd.errors.EmptyDataError:
         raise StockrnnError(f"data file is empty: {path} (expected a header row and dated rows)") from None
     except pd.errors.ParserError as err:
@@ -139,27 +142,70 @@ def read_csv_text(path: str | Path, sep: str | None = None, decimal: str | None 
     return _points_for_decimal_commas(raw, skip=dtype) if decimal == "," else raw
 
 
-def _joined(chunks, categorical: set[str]) -> pd.DataFrame:
-    """The chunks of a read as one frame, joined a column at a time so that the file's values are
-    never held twice; the categorical columns made categories chunk by chunk, so that their text
-    is never held for every row."""
-    pieces: dict[str, list] = {}
+def _joined(chunks, categorical: set[str], path: Path) -> pd.DataFrame:
+    """The chunks of a read as one frame, each column written into one array as the chunks come, so
+    that the file's values are never held twice; the categorical columns made categories chunk by
+    chunk, so that their text is never held for every row. A file of one chunk is as read."""
+    first = next(chunks)  # a header alone gives one empty chunk
+    second = next(chunks, None)
+    if second is None:
+        return first.assign(**{name: first[name].astype("category") for name in categorical})
+    rows = _rows_at_most(path)
+    columns = {name: _Column(rows, name in categorical) for name in first.columns}
+    for chunk in (first, second):
+        _add(columns, chunk)
+    del first, second, chunk
     for chunk in chunks:
-        for column in chunk.columns:
-            values = chunk[column]
+        _add(columns, chunk)
+    return pd.DataFrame({name: column.joined() for name, column in columns.items()}, copy=False)
+
+
+def _add(columns: dict[str, _Column], chunk: pd.DataFrame) -> None:
+    for name, column in columns.items():
+        column.add(chunk[name])
+
+
+def _rows_at_most(path: Path) -> int:
+    """More rows than the file can hold: its line ends (a newline, or a return alone), plus one."""
+    ends = 1
+    with path.open("rb") as file:
+        while block := file.read(1 << 24):
+            ends += block.count(b"\n") + block.count(b"\r")
+    return ends
+
+
+class _Column:
+    """One column of a read, chunk after chunk: numbers go into one array sized for the whole file
+    (its unused end never touched, so never resident) while every chunk has the same type; text, or a
+    chunk of another type, keeps the chunks apart, for pandas to join with the types it would give
+    a read in one go."""
+
+    def __init__(self, rows: int, categorical: bool):
+        self.rows, self.categorical = rows, categorical
+        self.array: np.ndarray | None = None
+        self.filled = 0
+        self.pieces: list = []
+
+    def add(self, values: pd.Series) -> None:
+        stop = self.filled + len(values)
+        if self.array is None and not self.pieces and values.dtype.kind in "biuf" and stop <= self.rows:
+            self.array = np.empty(self.rows, dtype=values.dtype)
+        if self.array is not None and values.dtype == self.array.dtype and stop <= self.rows:
+            self.array[self.filled:stop] = values.to_numpy()
+        else:
+            if self.array is not None:
+                self.pieces.append(pd.Series(self.array[:self.filled], copy=False))
+                self.array = None
             # A copy of its own, so that the chunk's block of every column goes with the chunk.
-            pieces.setdefault(column, []).append(values.astype("category") if column in categorical
-                                                 else values.copy())
-    columns = {}
-    for column in list(pieces):
-        parts = pieces.pop(column)
-        if len(parts) == 1:
-            columns[column] = parts[0]
-        elif column in categorical:
-            columns[column] = pd.Series(union_categoricals(parts))
-        else:  # pandas' common type where chunks differ, as a read in one go would give
-            columns[column] = pd.concat(parts, ignore_index=True)
-    return pd.DataFrame(columns, copy=False)
+            self.pieces.append(values.astype("category") if self.categorical else values.copy())
+        self.filled = stop
+
+    def joined(self) -> pd.Series:
+        if self.array is not None:
+            return pd.Series(self.array[:self.filled], copy=False)
+        if self.categorical:
+            return pd.Series(union_categoricals(self.pieces), copy=False)
+        return pd.concat(self.pieces, ignore_index=True)
 
 
 def detect_separator(header: str) -> str:
