@@ -59,7 +59,8 @@ def read_panel(path, embedded, date_column, sep, decimal, series_column, layout,
         return _checked(_read_glob(path, date_column, sep, decimal, series), source)
     else:
         source = str(Path(path).expanduser())
-        raw = read_csv_text(path, sep, decimal, text_columns=(series_column, date_column) if series_column else ())
+        text_columns = (series_column, date_column) if series_column else ()
+        raw = read_csv_text(path, sep, decimal, text_columns=text_columns)
         if layout == "wide":
             if series_column:
                 raise StockrnnError(f"{source}: data.layout=wide has one column per series; "
@@ -158,22 +159,23 @@ def _long_series(raw: pd.DataFrame, source: str, date_column: str, series_column
     # One integer a row that sorts as (series name, date): a single stable sort orders every row.
     key = name_codes.astype(np.int32 if len(names) * len(days) < 2**31 else np.int64) * len(days) + row_days
     del name_codes
-    order = np.argsort(key, kind="stable")
-    key.sort()  # in place: key[order] without a second copy
+    # A file already in that order (grouped by series, dated in order) needs no sort and no copy.
+    order = None if bool((key[1:] >= key[:-1]).all()) else np.argsort(key, kind="stable")
+    if order is not None:
+        key.sort()  # in place: key[order] without a second copy
     _refuse_duplicates(key, order, names, days, source)
     bounds = np.searchsorted(key, np.arange(len(names) + 1) * len(days))  # each series' rows in order
     del key
     position = {name: code for code, name in enumerate(names)}
     chosen = [position[name] for name in _selected(list(names), series, source)]
     if len(chosen) < len(names):  # only the selected series' rows are taken
-        order = np.concatenate([order[bounds[code]:bounds[code + 1]] for code in chosen])
+        rows = np.arange(len(row_days)) if order is None else order
+        order = np.concatenate([rows[bounds[code]:bounds[code + 1]] for code in chosen])
     lengths = np.diff(bounds)[chosen]
     stops = np.cumsum(lengths)
-    row_dates = days[row_days[order]]
+    row_dates = days[row_days if order is None else row_days[order]]
     del row_days
-    # A file already in that order (grouped by series, dated in order) needs no copy of its columns.
-    in_order = len(order) == len(raw) and bool((order[1:] > order[:-1]).all())
-    columns = {name: raw.pop(name).array if in_order else raw.pop(name).array.take(order)
+    columns = {name: raw.pop(name).array if order is None else raw.pop(name).array.take(order)
                for name in list(raw.columns) if name not in (column, date)}
     del order
     return {str(names[code]): _rows(columns, row_dates, stop - length, stop)
@@ -186,7 +188,8 @@ def _rows(columns: dict, dates: np.ndarray, first: int, stop: int) -> pd.DataFra
                         index=pd.DatetimeIndex(dates[first:stop], name="date", copy=False), copy=False)
 
 
-def _series_names(raw: pd.DataFrame, source: str, column: str, date_column: str) -> tuple[np.ndarray, np.ndarray]:
+def _series_names(raw: pd.DataFrame, source: str, column: str,
+                  date_column: str) -> tuple[np.ndarray, np.ndarray]:
     """The series' names, stripped and sorted, and each row's index into them; a row without one is
     an error naming it and its date."""
     values = raw[column].astype("category")  # as read_csv_text reads it: each distinct name stripped once
@@ -211,16 +214,18 @@ def _row_days(raw: pd.Series, source: str, column: str) -> tuple[np.ndarray, np.
     return days, day_of_text.astype(np.int32)[codes]
 
 
-def _refuse_duplicates(key: np.ndarray, order: np.ndarray, names: np.ndarray, days: np.ndarray,
+def _refuse_duplicates(key: np.ndarray, order: np.ndarray | None, names: np.ndarray, days: np.ndarray,
                        source: str) -> None:
-    """An error when rows share a series and date (key sorted, order: each one's row in the file),
+    """An error when rows share a series and date (key sorted, order: each one's row in the file,
+    None when the file has them in that order),
     naming the pair first by date, then by row, its rows and how many such pairs there are."""
     repeats = np.flatnonzero(key[1:] == key[:-1])  # where a row repeats the one before it
     if repeats.size == 0:
         return
     run = np.flatnonzero(np.r_[True, np.diff(repeats) > 1])  # the first repeat of each pair's rows
     firsts, counts = repeats[run], np.diff(np.r_[run, repeats.size]) + 1
-    pair = np.lexsort((order[firsts], key[firsts] % len(days)))[0]
+    file_rows = firsts if order is None else order[firsts]
+    pair = np.lexsort((file_rows, key[firsts] % len(days)))[0]
     name, day = divmod(int(key[firsts[pair]]), len(days))
     more = f" ({len(firsts)} such series and dates in all)" if len(firsts) > 1 else ""
     raise StockrnnError(f"{source}: series '{names[name]}' has {counts[pair]} rows dated "
