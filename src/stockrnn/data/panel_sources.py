@@ -216,9 +216,8 @@ def _row_days(raw: pd.Series, source: str, column: str) -> tuple[np.ndarray, np.
 
 def _refuse_duplicates(key: np.ndarray, order: np.ndarray | None, names: np.ndarray, days: np.ndarray,
                        source: str) -> None:
-    """An error when rows share a series and date (key sorted, order: each one's row in the file,
-    None when the file has them in that order),
-    naming the pair first by date, then by row, its rows and how many such pairs there are."""
+    """An error when rows share a series and date (key sorted; order: each one's row in the file, None
+    when the file has them in that order): the pair first by date, then by row, and how many pairs."""
     repeats = np.flatnonzero(key[1:] == key[:-1])  # where a row repeats the one before it
     if repeats.size == 0:
         return
