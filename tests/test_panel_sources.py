@@ -7,6 +7,7 @@ import logging
 import pandas as pd
 import pytest
 
+from stockrnn.data import prices
 from stockrnn.data.panel_sources import EMBEDDED_PANELS, PANEL_LAYOUTS, is_panel, read_panel
 from stockrnn.errors import StockrnnError
 
@@ -72,6 +73,28 @@ def test_long_csv_problems_are_one_line_naming_the_column_series_and_date(tmp_pa
     with pytest.raises(StockrnnError) as err:
         read(write(tmp_path, text), series_column="Name")
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("chunk_rows", [2, 1000])
+def test_a_long_csv_in_any_order_and_read_in_chunks_gives_the_same_series(tmp_path, monkeypatch, chunk_rows):
+    monkeypatch.setattr(prices, "CHUNK_ROWS", chunk_rows)
+    rows = ["2021-01-04,A,1", "2021-01-05,A,2", "2021-01-04,B,10", "2021-01-05,B,20", "2021-01-06,B,30"]
+    header = "Date,Name,Close\n"
+    in_order = read(write(tmp_path, header + "\n".join(rows) + "\n", "sorted.csv"), series_column="Name")
+    shuffled = read(write(tmp_path, header + "\n".join(rows[::-1]) + "\n", "shuffled.csv"),
+                    series_column="Name")
+    for panel in (in_order, shuffled):
+        assert list(panel) == ["A", "B"] and panel["B"]["Close"].tolist() == [10, 20, 30]
+        assert dates(panel["A"]) == ["2021-01-04", "2021-01-05"] and panel["A"].index.name == "date"
+    only_b = read(write(tmp_path, header + "\n".join(rows[::-1]) + "\n", "one.csv"), series_column="Name",
+                  series=["B"])
+    assert list(only_b) == ["B"] and only_b["B"]["Close"].tolist() == [10, 20, 30]
+
+
+def test_numeric_tickers_stay_names_in_a_decimal_comma_file(tmp_path):
+    panel = read(write(tmp_path, "Date;Ticker;Close\n2021-01-04;0050;1,5\n2021-01-04;7203;2,5\n"),
+                 series_column="Ticker")
+    assert list(panel) == ["0050", "7203"] and panel["7203"]["Close"].tolist() == [2.5]
 
 
 def test_a_glob_reads_a_series_per_file_named_by_its_stem(tmp_path):

@@ -7,6 +7,7 @@ import zipfile
 import pandas as pd
 import pytest
 
+from stockrnn.data import prices
 from stockrnn.data.prices import load_embedded, numeric_columns, read_price_csv
 from stockrnn.errors import StockrnnError
 
@@ -225,3 +226,18 @@ def test_embedded_series_load_offline_with_ohlc_columns(name, first, last):
 def test_unknown_embedded_series_lists_the_available_ones():
     with pytest.raises(StockrnnError, match="unknown embedded dataset 'ftse'; available: msft, sp500, nasdaq"):
         load_embedded("ftse")
+
+
+def test_a_file_read_in_chunks_is_the_file_read_in_one_go(tmp_path, monkeypatch):
+    # Chunks disagree on a column's type (whole numbers, then a decimal, then text): the joined
+    # column takes the type a read in one go gives, and the values stay as written.
+    path = write(tmp_path, "Date,High,Volume,Note\n2021-01-04,1,10,a\n2021-01-05,2,11,b\n"
+                           "2021-01-06,3.5,12,c\n2021-01-07,4,13,d\n2021-01-08,5,n/a,e\n")
+    whole = read_price_csv(path, "Date")
+    monkeypatch.setattr(prices, "CHUNK_ROWS", 2)
+    chunked = read_price_csv(path, "Date")
+    assert chunked["High"].dtype == "float64" and chunked["High"].tolist() == [1, 2, 3.5, 4, 5]
+    assert chunked["Note"].tolist() == whole["Note"].tolist() == list("abcde")
+    assert numeric_columns(chunked, ["High", "Volume"], "p.csv", fill="ffill")["Volume"].tolist() == \
+        [10, 11, 12, 13, 13]
+    assert chunked.index.equals(whole.index)

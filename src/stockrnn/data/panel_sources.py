@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stockrnn.data.prices import (dated_frame, file_column, load_embedded, read_csv_text, read_price_csv,
-                                  tidy_price_frame)
+from stockrnn.data.prices import (check_dated, date_codes, dated_frame, file_column, load_embedded,
+                                  read_csv_text, read_price_csv, tidy_price_frame)
 from stockrnn.errors import StockrnnError
 
 log = logging.getLogger(__name__)
@@ -59,15 +59,17 @@ def read_panel(path, embedded, date_column, sep, decimal, series_column, layout,
         return _checked(_read_glob(path, date_column, sep, decimal, series), source)
     else:
         source = str(Path(path).expanduser())
-        raw = read_csv_text(path, sep, decimal, text_columns=(series_column,) if series_column else ())
+        text_columns = (series_column, date_column) if series_column else ()
+        raw = read_csv_text(path, sep, decimal, text_columns=text_columns)
         if layout == "wide":
             if series_column:
                 raise StockrnnError(f"{source}: data.layout=wide has one column per series; "
                                     f"data.series_column={series_column} is for the long layout "
                                     "(one row per series and date)")
-            panel = _wide_series(_dated(raw, source, date_column), target, source)
+            panel = _wide_series(dated_frame(raw, source, _date_spelling(raw, source, date_column)),
+                                 target, source)
         elif series_column:
-            panel = _long_series(raw, source, date_column, series_column)
+            panel = _long_series(raw, source, date_column, series_column, series)
         else:
             panel = {Path(path).stem: tidy_price_frame(raw, source, date_column)}  # as read_price_csv
     return _checked({name: panel[name] for name in _selected(list(panel), series, source)}, source)
@@ -127,51 +129,106 @@ def _read_glob(pattern: str, date_column, sep, decimal, series) -> dict[str, pd.
             for name in _selected(list(by_stem), series, source)}
 
 
-def _dated(raw: pd.DataFrame, source: str, date_column: str,
-           series_column: str | None = None) -> pd.DataFrame:
-    """dated_frame with the date column under the file's own spelling, so that no second copy of
-    it stays among the columns."""
+def _date_spelling(raw: pd.DataFrame, source: str, date_column: str, series_column: str | None = None) -> str:
+    """The file's spelling of the date column (the wanted name when it has none, for
+    dated_frame's message), so that no second copy of it joins the columns."""
     spelling = file_column(raw.columns, date_column, source)
     if spelling not in (None, date_column):
         log.info("%s: matched columns without regard to case: '%s' as '%s'", source, spelling, date_column)
     if spelling is not None and spelling == series_column:
         raise StockrnnError(f"{source}: data.date_column and data.series_column both name "
                             f"column '{spelling}'")
-    return dated_frame(raw, source, spelling or date_column)
+    return spelling or date_column
 
 
-def _long_series(raw: pd.DataFrame, source: str, date_column: str,
-                 series_column: str) -> dict[str, pd.DataFrame]:
-    """Split rows of every series by the series column; one row per series and date."""
+def _long_series(raw: pd.DataFrame, source: str, date_column: str, series_column: str,
+                 series: list[str] | None) -> dict[str, pd.DataFrame]:
+    """Split rows of every series by the series column, one row per series and date; only the
+    selected series are kept. Takes raw's columns out one at a time, so that its numbers are
+    never held twice: one stable sort by (series, date), then a slice of each column per series."""
     column = file_column(raw.columns, series_column, source)
     if column is None:
         raise StockrnnError(f"{source}: no series column '{series_column}' (columns: "
                             f"{', '.join(map(str, raw.columns))}); set data.series_column")
     if column != series_column:
         log.info("%s: matched columns without regard to case: '%s' as '%s'", source, column, series_column)
-    codes, distinct = pd.factorize(raw[column])  # each distinct name stripped once, not once a row
-    distinct = pd.Series(distinct, dtype=object).astype("string").str.strip()
-    empty = codes == -1
-    empty[~empty] = (distinct == "").to_numpy()[codes[~empty]]
+    names, name_codes = _series_names(raw, source, column, date_column)
+    date = _date_spelling(raw, source, date_column, series_column=column)
+    check_dated(raw, source, date)
+    days, row_days = _row_days(raw[date], source, date)
+    # One integer a row that sorts as (series name, date): a single stable sort orders every row.
+    key = name_codes.astype(np.int32 if len(names) * len(days) < 2**31 else np.int64) * len(days) + row_days
+    del name_codes
+    # A file already in that order (grouped by series, dated in order) needs no sort and no copy.
+    order = None if bool((key[1:] >= key[:-1]).all()) else np.argsort(key, kind="stable")
+    if order is not None:
+        key.sort()  # in place: key[order] without a second copy
+    _refuse_duplicates(key, order, names, days, source)
+    bounds = np.searchsorted(key, np.arange(len(names) + 1) * len(days))  # each series' rows in order
+    del key
+    position = {name: code for code, name in enumerate(names)}
+    chosen = [position[name] for name in _selected(list(names), series, source)]
+    if len(chosen) < len(names):  # only the selected series' rows are taken
+        rows = np.arange(len(row_days)) if order is None else order
+        order = np.concatenate([rows[bounds[code]:bounds[code + 1]] for code in chosen])
+    lengths = np.diff(bounds)[chosen]
+    stops = np.cumsum(lengths)
+    row_dates = days[row_days if order is None else row_days[order]]
+    del row_days
+    columns = {name: raw.pop(name).array if order is None else raw.pop(name).array.take(order)
+               for name in list(raw.columns) if name not in (column, date)}
+    del order
+    return {str(names[code]): _rows(columns, row_dates, stop - length, stop)
+            for code, stop, length in zip(chosen, stops, lengths)}
+
+
+def _rows(columns: dict, dates: np.ndarray, first: int, stop: int) -> pd.DataFrame:
+    """Rows first..stop of the columns, indexed by their dates: views, not copies."""
+    return pd.DataFrame({name: values[first:stop] for name, values in columns.items()},
+                        index=pd.DatetimeIndex(dates[first:stop], name="date", copy=False), copy=False)
+
+
+def _series_names(raw: pd.DataFrame, source: str, column: str,
+                  date_column: str) -> tuple[np.ndarray, np.ndarray]:
+    """The series' names, stripped and sorted, and each row's index into them; a row without one is
+    an error naming it and its date."""
+    values = raw[column].astype("category")  # as read_csv_text reads it: each distinct name stripped once
+    text = pd.Series(values.cat.categories, dtype=object).astype("string").str.strip()
+    codes = values.cat.codes.to_numpy()
+    # A missing name has code -1, which picks the last entry: True.
+    empty = np.append((text == "").to_numpy(dtype=bool), True)[codes]
     if empty.any():
         row = int(np.flatnonzero(empty)[0])
         date = file_column(raw.columns, date_column, source)
         on = f" (date {raw[date].iloc[row]})" if date is not None else ""
         raise StockrnnError(f"{source}: column '{column}' has no series name in data row {row + 1}{on}; "
                             "every row needs one")
-    names = distinct.to_numpy(dtype=object)[codes]
-    frame = _dated(raw.assign(**{column: names}), source, date_column, series_column=column)
-    keys = pd.MultiIndex.from_arrays([frame[column], frame.index])
-    duplicated = keys.duplicated(keep=False)
-    if duplicated.any():
-        repeated = keys[duplicated]
-        name, date = repeated[0]
-        count = int(((repeated.get_level_values(0) == name) & (repeated.get_level_values(1) == date)).sum())
-        pairs = len(repeated.unique())
-        more = f" ({pairs} such series and dates in all)" if pairs > 1 else ""
-        raise StockrnnError(f"{source}: series '{name}' has {count} rows dated {date.date()}{more}; "
-                            "expected one row per series and date")
-    return {str(name): rows.drop(columns=[column]) for name, rows in frame.groupby(column, sort=True)}
+    names, name_of_text = np.unique(text.to_numpy(dtype=object), return_inverse=True)
+    return names, name_of_text.astype(np.int32)[codes]
+
+
+def _row_days(raw: pd.Series, source: str, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct dates, sorted, and each row's index into them (two texts may be one date)."""
+    codes, distinct = date_codes(raw, source, column)
+    days, day_of_text = np.unique(distinct.to_numpy(), return_inverse=True)
+    return days, day_of_text.astype(np.int32)[codes]
+
+
+def _refuse_duplicates(key: np.ndarray, order: np.ndarray | None, names: np.ndarray, days: np.ndarray,
+                       source: str) -> None:
+    """An error when rows share a series and date (key sorted; order: each one's row in the file, None
+    when the file has them in that order): the pair first by date, then by row, and how many pairs."""
+    repeats = np.flatnonzero(key[1:] == key[:-1])  # where a row repeats the one before it
+    if repeats.size == 0:
+        return
+    run = np.flatnonzero(np.r_[True, np.diff(repeats) > 1])  # the first repeat of each pair's rows
+    firsts, counts = repeats[run], np.diff(np.r_[run, repeats.size]) + 1
+    file_rows = firsts if order is None else order[firsts]
+    pair = np.lexsort((file_rows, key[firsts] % len(days)))[0]
+    name, day = divmod(int(key[firsts[pair]]), len(days))
+    more = f" ({len(firsts)} such series and dates in all)" if len(firsts) > 1 else ""
+    raise StockrnnError(f"{source}: series '{names[name]}' has {counts[pair]} rows dated "
+                        f"{pd.Timestamp(days[day]).date()}{more}; expected one row per series and date")
 
 
 def _wide_series(frame: pd.DataFrame, target: str, source: str) -> dict[str, pd.DataFrame]:

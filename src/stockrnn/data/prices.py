@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from stockrnn.errors import StockrnnError
 
@@ -31,6 +32,7 @@ DECIMALS = (".", ",")  # data.decimal; null: a comma when another separator leav
 _COMMA_NUMBER = r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d*)?"
 # d/m/Y with its day first: told apart from US m/d/Y only when some day exceeds 12.
 _DAY_FIRST = r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})"
+CHUNK_ROWS = 262_144  # rows parsed at a time: a long file's text is never all in memory at once
 # The first bytes of files that get saved as .csv by mistake.
 _BINARY_MAGIC = {b"\x1f\x8b": "gzip-compressed", b"PK\x03\x04": "a zip archive (an Excel .xlsx?)",
                  b"%PDF": "a PDF", b"\xd0\xcf\x11\xe0": "an old Excel .xls"}
@@ -38,11 +40,20 @@ _BINARY_MAGIC = {b"\x1f\x8b": "gzip-compressed", b"PK\x03\x04": "a zip archive (
 
 def parse_dates(raw: pd.Series, source: str, column: str) -> pd.Series:
     """Parse ISO, US or month-name dates, with or without a time zone, to naive local timestamps."""
-    # Each distinct text is parsed once: a panel's long file repeats every date once per series.
-    codes, distinct = pd.factorize(raw)
+    codes, distinct = date_codes(raw, source, column)
+    return pd.Series(distinct.to_numpy()[codes], index=raw.index)
+
+
+def date_codes(raw: pd.Series, source: str, column: str) -> tuple[np.ndarray, pd.DatetimeIndex]:
+    """parse_dates as each row's code into the column's distinct texts and those texts parsed."""
+    # Each distinct text is parsed once: a panel's long file repeats every date once per series (and
+    # reads it as a category, whose codes serve as they are).
+    if isinstance(raw.dtype, pd.CategoricalDtype):
+        codes, distinct = raw.cat.codes.to_numpy(), raw.cat.categories
+    else:
+        codes, distinct = pd.factorize(raw)
     text = pd.Series(distinct, dtype=object).astype("string").str.strip()
-    empty = codes == -1  # a missing value
-    empty[~empty] = (text == "").fillna(True).to_numpy()[codes[~empty]]
+    empty = np.append((text == "").fillna(True).to_numpy(dtype=bool), True)[codes]  # -1, missing: True
     if empty.any():
         row = int(np.flatnonzero(empty)[0])
         after = f" (after '{raw.iloc[row - 1]}')" if row else ""
@@ -54,7 +65,7 @@ def parse_dates(raw: pd.Series, source: str, column: str) -> pd.Series:
     for fmt in DATE_FORMATS:
         parsed = pd.to_datetime(text, format=fmt, errors="coerce")
         if parsed.notna().all():
-            return pd.Series(parsed.to_numpy()[codes], index=raw.index)
+            return codes, pd.DatetimeIndex(parsed)
         parsed_rows = int(rows_of[parsed.notna().to_numpy()].sum())
         if parsed_rows > best_rows:
             best, best_rows = parsed, parsed_rows
@@ -93,7 +104,8 @@ def read_csv_text(path: str | Path, sep: str | None = None, decimal: str | None 
                   text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """A CSV text file as read, every problem with the file itself one line naming it. sep and
     decimal: None detects them from the first lines. text_columns (matched without regard to case)
-    stay text: a ticker column keeps its leading zeros (0050)."""
+    stay text, as categories: a ticker keeps its leading zeros (0050), and a text that many rows
+    repeat (a panel's series names and dates) is held once."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise StockrnnError(f"data.path {path} is a directory; expected a CSV file")
@@ -113,12 +125,13 @@ def read_csv_text(path: str | Path, sep: str | None = None, decimal: str | None 
         decimal = decimal or detect_decimal(lines[1:], sep)
         log.info("%s: read with separator %r and decimal %r", path, sep, decimal)
         options = dict(encoding=encoding, encoding_errors="replace", sep=sep, decimal=decimal)
-        dtype = None
+        dtype = {}
         if text_columns:
             header = pd.read_csv(path, nrows=0, **options).columns
             wanted = {str(name).casefold() for name in text_columns}
-            dtype = {column: "string" for column in header if str(column).casefold() in wanted}
-        raw = pd.read_csv(path, dtype=dtype, **options)
+            dtype = {column: "str" for column in header if str(column).casefold() in wanted}
+        with pd.read_csv(path, dtype=dtype or None, chunksize=CHUNK_ROWS, **options) as chunks:
+            raw = _joined(chunks, set(dtype), path)
     except pd.errors.EmptyDataError:
         raise StockrnnError(f"data file is empty: {path} (expected a header row and dated rows)") from None
     except pd.errors.ParserError as err:
@@ -126,7 +139,73 @@ def read_csv_text(path: str | Path, sep: str | None = None, decimal: str | None 
         raise StockrnnError(f"{path} is not a well-formed CSV: {detail}") from None
     except OSError as err:
         raise StockrnnError(f"cannot read data file {path}: {err.strerror or err}") from None
-    return _points_for_decimal_commas(raw) if decimal == "," else raw
+    return _points_for_decimal_commas(raw, skip=dtype) if decimal == "," else raw
+
+
+def _joined(chunks, categorical: set[str], path: Path) -> pd.DataFrame:
+    """The chunks of a read as one frame, each column written into one array as the chunks come, so
+    that the file's values are never held twice; the categorical columns made categories chunk by
+    chunk, so that their text is never held for every row. A file of one chunk is as read."""
+    first = next(chunks)  # a header alone gives one empty chunk
+    second = next(chunks, None)
+    if second is None:
+        return first.assign(**{name: first[name].astype("category") for name in categorical})
+    rows = _rows_at_most(path)
+    columns = {name: _Column(rows, name in categorical) for name in first.columns}
+    for chunk in (first, second):
+        _add(columns, chunk)
+    del first, second, chunk
+    for chunk in chunks:
+        _add(columns, chunk)
+    return pd.DataFrame({name: column.joined() for name, column in columns.items()}, copy=False)
+
+
+def _add(columns: dict[str, _Column], chunk: pd.DataFrame) -> None:
+    for name, column in columns.items():
+        column.add(chunk[name])
+
+
+def _rows_at_most(path: Path) -> int:
+    """More rows than the file can hold: its line ends (a newline, or a return alone), plus one."""
+    ends = 1
+    with path.open("rb") as file:
+        while block := file.read(1 << 24):
+            ends += block.count(b"\n") + block.count(b"\r")
+    return ends
+
+
+class _Column:
+    """One column of a read, chunk after chunk: numbers go into one array sized for the whole file
+    (its unused end never touched, so never resident) while every chunk has the same type; text, or a
+    chunk of another type, keeps the chunks apart, for pandas to join with the types it would give
+    a read in one go."""
+
+    def __init__(self, rows: int, categorical: bool):
+        self.rows, self.categorical = rows, categorical
+        self.array: np.ndarray | None = None
+        self.filled = 0
+        self.pieces: list = []
+
+    def add(self, values: pd.Series) -> None:
+        stop = self.filled + len(values)
+        if self.array is None and not self.pieces and values.dtype.kind in "biuf" and stop <= self.rows:
+            self.array = np.empty(self.rows, dtype=values.dtype)
+        if self.array is not None and values.dtype == self.array.dtype and stop <= self.rows:
+            self.array[self.filled:stop] = values.to_numpy()
+        else:
+            if self.array is not None:
+                self.pieces.append(pd.Series(self.array[:self.filled], copy=False))
+                self.array = None
+            # A copy of its own, so that the chunk's block of every column goes with the chunk.
+            self.pieces.append(values.astype("category") if self.categorical else values.copy())
+        self.filled = stop
+
+    def joined(self) -> pd.Series:
+        if self.array is not None:
+            return pd.Series(self.array[:self.filled], copy=False)
+        if self.categorical:
+            return pd.Series(union_categoricals(self.pieces), copy=False)
+        return pd.concat(self.pieces, ignore_index=True)
 
 
 def detect_separator(header: str) -> str:
@@ -145,11 +224,12 @@ def detect_decimal(rows: list[str], sep: str) -> str:
     return "," if any(re.fullmatch(_COMMA_NUMBER, f) and "," in f for f in fields) else "."
 
 
-def _points_for_decimal_commas(raw: pd.DataFrame) -> pd.DataFrame:
+def _points_for_decimal_commas(raw: pd.DataFrame, skip) -> pd.DataFrame:
     """Text columns of decimal-comma numbers with grouped thousands ("1.234,5"), which pandas
-    leaves as text, rewritten as plain numbers; a column that does not fit the form stays text."""
+    leaves as text, rewritten as plain numbers; a column that does not fit the form stays text,
+    and so do the columns to skip (read as text on purpose: a ticker 7203 is no number)."""
     for column in raw.columns:
-        if pd.api.types.is_numeric_dtype(raw[column]):
+        if column in skip or pd.api.types.is_numeric_dtype(raw[column]):
             continue
         text = raw[column].astype("string").str.strip()
         text = text.mask(text == "")
@@ -210,6 +290,14 @@ def dated_frame(raw: pd.DataFrame, source: str, date_column: str) -> pd.DataFram
     """The rows indexed by their parsed date (named 'date') and sorted by it, in file order within
     a date; the date column must exist and every row have a date."""
     raw = matched_by_case(raw, [date_column], source)
+    check_dated(raw, source, date_column)
+    frame = raw.drop(columns=[date_column])
+    frame.index = pd.DatetimeIndex(parse_dates(raw[date_column], source, date_column), name="date")
+    return frame.sort_index(kind="stable")
+
+
+def check_dated(raw: pd.DataFrame, source: str, date_column: str) -> None:
+    """The date column is there, and some row."""
     if date_column not in raw.columns:
         hint = ""
         if len(raw.columns) == 1 and any(sep in str(raw.columns[0]) for sep in ";\t|"):
@@ -220,9 +308,6 @@ def dated_frame(raw: pd.DataFrame, source: str, date_column: str) -> pd.DataFram
         )
     if raw.empty:
         raise StockrnnError(f"{source}: has a header but no rows")
-    frame = raw.drop(columns=[date_column])
-    frame.index = pd.DatetimeIndex(parse_dates(raw[date_column], source, date_column), name="date")
-    return frame.sort_index(kind="stable")
 
 
 def numeric_columns(frame: pd.DataFrame, columns: list[str], source: str,
