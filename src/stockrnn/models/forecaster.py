@@ -109,7 +109,7 @@ class Forecaster(L.LightningModule):
         sums = torch.stack([self.kind.loss(outputs, y) * y.numel(), price_error.pow(2).sum(), crps]).detach()
         self._val_sums = self._val_sums.to(sums.device) + sums
         self._val_count += y.numel()
-        if series:
+        if series and not has_quantiles(self.kind):  # a panel's point forecast: its val/objective
             self._add_series_sums(series[0], price_error, anchor[:, None] - actual)
         if self.hparams.calibration == "conformal":
             self._val_quantiles.append((self.kind.quantiles(outputs).detach().cpu(), y.detach().cpu()))
