@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +25,7 @@ import pandas as pd
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
+from results import mean_std  # noqa: E402  (scripts/ is on the path: this script's folder)
 from stockrnn.data.panel_sources import read_panel  # noqa: E402
 from stockrnn.run_outputs import markdown_table  # noqa: E402
 from stockrnn.significance import diebold_mariano  # noqa: E402
@@ -65,12 +65,6 @@ def of_series(table: pd.DataFrame, name: str) -> pd.DataFrame:
 
 def rmse(errors: pd.Series) -> float:
     return float(np.sqrt(np.mean(errors**2)))
-
-
-def mean_std(values: list[float], digits: int = 3) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def main() -> None:
