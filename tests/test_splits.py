@@ -40,7 +40,8 @@ def test_split_counts_follow_the_tutorial():
 
 def test_scaler_comes_from_training_dates_only(prices_csv, tmp_path):
     dm = datamodule(prices_csv)
-    train = dm.frame.loc["2015":"2016"]
+    prices = pd.read_csv(prices_csv, index_col="Date", parse_dates=True)
+    train = prices.loc["2015":"2016"]
     reference = MinMaxScaler().fit(train[["High", "Close"]].to_numpy())
     np.testing.assert_allclose(dm.feature_scaler.offset, reference.data_min_)
     np.testing.assert_allclose(dm.feature_scaler.scale, reference.data_range_)

@@ -15,9 +15,10 @@ from stockrnn.data.windows import WindowDataset
 # Up to 1000: on long windows of a noisy series validation can prefer strong shrinkage (MSFT at
 # 20 days chose 10 once offered it), and a grid whose choice is its own edge has not chosen.
 ALPHAS = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
-# Numbers of a window's inputs gathered at once (32 MB as float64): a panel's 2 million training
-# windows gathered whole took 3.8 GB, and a series of a thousand windows is still one chunk.
-CHUNK_VALUES = 2**22
+# Numbers of a window's inputs gathered at once (8 MB as float64; with its copies some 50 MB): a
+# panel's 2 million training windows gathered whole took 3.8 GB, and a series of a thousand
+# windows is still one chunk.
+CHUNK_VALUES = 2**20
 
 
 @dataclass(frozen=True)
