@@ -4,6 +4,7 @@ last known value, scaled. Every reported figure is decoded back to price units w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -46,15 +47,18 @@ class TargetCodec:
         """One codec for a panel: the series' codecs, addressed by series index."""
         return cls(codecs[0].transform, tuple(c.offset for c in codecs), tuple(c.scale for c in codecs))
 
+    @cached_property
+    def _per_series(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A panel's offsets and scales as tensors, made once rather than in every batch."""
+        return torch.tensor(self.offset, dtype=torch.float32), torch.tensor(self.scale, dtype=torch.float32)
+
     def select(self, series: torch.Tensor) -> TargetCodec:
         """The codec of each window's series (series: windows, an index into a panel's series): an
         offset and scale per window; a one-series codec as it is."""
         if not isinstance(self.offset, tuple):
             return self
-        def pick(values):  # a batch's series on its device
-            return torch.tensor(values, dtype=torch.float32, device=series.device)[series]
-
-        return TargetCodec(self.transform, pick(self.offset), pick(self.scale))
+        offset, scale = (values.to(series.device)[series] for values in self._per_series)
+        return TargetCodec(self.transform, offset, scale)
 
     def encode(self, prices, anchor):
         anchor = anchor[..., None]
