@@ -69,7 +69,7 @@ class Forecasts:
 
     @classmethod
     def concat(cls, parts: list["Forecasts"]) -> "Forecasts":
-        """Several splits' forecasts as one (a backtest's folds, pooled)."""
+        """Several splits' forecasts as one (a backtest's folds, a panel's series, pooled)."""
         first = parts[0]
         joined = {name: np.concatenate([getattr(part, name) for part in parts])
                   for name in ("dates", "actual", "predicted", "linear", "last_known")}
