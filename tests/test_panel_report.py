@@ -239,3 +239,18 @@ def test_a_panels_printout_has_one_line_over_its_series(tmp_path, capsys):
             f"{metrics['series_beating_linear']} of 3 series\n") in printed
     print_results({key: value for key, value in metrics.items() if key != "n_series"}, tmp_path)
     assert "series" not in capsys.readouterr().out
+
+
+def test_grouping_by_series_once_gives_each_series_windows_in_their_order():
+    dates = pd.bdate_range("2021-01-01", periods=6).to_numpy()[:, None]
+    values = np.arange(6.0)[:, None]
+    interleaved = Forecasts(dates, values, values + 1, values + 2, values[:, 0], series=np.array(list("ABABCA")),
+                            local_linear=values + 3)
+    parts = interleaved.by_series()
+    assert list(parts) == ["A", "B", "C"]
+    for name, part in parts.items():
+        expected = interleaved.of_series(name)
+        np.testing.assert_array_equal(part.actual, expected.actual)
+        np.testing.assert_array_equal(part.dates, expected.dates)
+        np.testing.assert_array_equal(part.local_linear, expected.local_linear)
+    np.testing.assert_array_equal(parts["A"].actual[:, 0], [0, 2, 5])

@@ -35,11 +35,23 @@ class Forecasts:
 
     def of_series(self, name: str) -> "Forecasts":
         """A panel's forecasts of one series."""
-        keep = self.series == name
+        return self._taking(self.series == name)
+
+    def by_series(self) -> dict[str, "Forecasts"]:
+        """A panel's forecasts of each series, in the order the series first appear: grouped once
+        (a mask over every window per series took seconds on 500 series)."""
+        codes, names = pd.factorize(self.series)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+        return {name: self._taking(order[first:stop])
+                for name, first, stop in zip(names, bounds[:-1], bounds[1:])}
+
+    def _taking(self, rows) -> "Forecasts":
+        """These windows only (a mask or indices), in every array."""
         return dataclasses.replace(
-            self, **{field.name: value[keep] for field in dataclasses.fields(self)
+            self, **{field.name: value[rows] for field in dataclasses.fields(self)
                      if isinstance(value := getattr(self, field.name), np.ndarray)},
-            baselines={key: value[keep] for key, value in self.baselines.items()})
+            baselines={key: value[rows] for key, value in self.baselines.items()})
 
     @property
     def persistence(self) -> np.ndarray:

@@ -63,8 +63,9 @@ def per_series_table(val: Forecasts, test: Forecasts) -> pd.DataFrame:
     columns of POINT_COLUMNS, and DISTRIBUTION_COLUMNS with quantiles."""
     columns = POINT_COLUMNS | (DISTRIBUTION_COLUMNS if test.quantiles is not None else {})
     rows = []
-    for name in pd.unique(test.series):
-        report = series_report(val.of_series(name), test.of_series(name))
+    val_parts = val.by_series()
+    for name, test_part in test.by_series().items():
+        report = series_report(val_parts[name], test_part)
         rows.append({"series": name} | {column: report[key] for column, key in columns.items()})
     return pd.DataFrame(rows)
 

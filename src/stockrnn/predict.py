@@ -35,8 +35,8 @@ def forecast(ckpt_path: str, data_path: str | None, calendar: str | None = None,
     """The forecast table (date, step, forecast in price units; a panel's with a series column, one
     series after another) and the target's name. The checkpoint's scalers are used as stored: the CSV
     only supplies the last n_steps days. calendar: whose sessions the dates are; None keeps the
-    checkpoint's; series: a panel's series to forecast, None for every one in the CSV (or the
-    checkpoint's data.series when the CSV is its own)."""
+    checkpoint's; series: a panel's series to forecast, None for the run's own data.series (every
+    series of the CSV when its run had none; a series the run dropped is left out)."""
     restored = load_checkpoint(ckpt_path)
     datamodule = datamodule_for(restored, {"path": data_path, "calendar": calendar, "series": series})
     if calendar is None and "calendar" not in restored.data_settings:
