@@ -32,6 +32,10 @@ class PooledWindows(Dataset):
     targets, so a window never reads another series. Targets are encoded with each window's own
     series' codec. One gather per batch, as in WindowDataset.
 
+    Window i is the (i - first_window[k])-th window of series k, the series whose windows start
+    at or before it: the datasets hold a few numbers per series, nothing per window (an index
+    per window was 12 bytes of each of a large panel's millions).
+
     `end_to_end`: the parts' inputs and prices already concatenated in their order (a
     PanelDataModule keeps them so, see lay_end_to_end); without it they are concatenated here.
     """
@@ -46,26 +50,28 @@ class PooledWindows(Dataset):
         assert len(self.inputs) == len(self.target_prices) == sum(lengths)
         self.input_windows = self.inputs.unfold(0, self.n_steps, 1).transpose(1, 2)
         self.target_windows = self.target_prices.unfold(0, self.horizon, 1)
-        # Indices as int32 where every row fits: half the memory of a panel's millions of windows.
-        index_type = torch.int32 if sum(lengths) < 2**31 else torch.int64
-        starts = np.cumsum([0] + lengths)
-        self.rows = torch.cat([(part.target_rows() + int(start)).to(index_type)
-                               for part, start in zip(parts, starts)])
-        self.position = torch.cat([torch.full((len(part),), k, dtype=index_type)
-                                   for k, part in enumerate(parts)])
-        self.series_index = torch.as_tensor(series_index, dtype=index_type)[self.position]
+        # Per series: its first window's index in the pool, and the row of that window's first
+        # target in the concatenation.
+        self.first_window = torch.tensor(np.cumsum([0] + [len(part) for part in parts]))
+        row_starts = np.cumsum([0] + lengths[:-1])
+        self.first_row = torch.tensor([part.first_target_row + int(start) for part, start in zip(parts, row_starts)])
+        self.series_index = torch.as_tensor(series_index, dtype=torch.int64)
         self.codec = TargetCodec.stack([part.codec for part in parts])
 
+    def locate(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each window's position among the parts and the row of its first target."""
+        position = torch.searchsorted(self.first_window, index, right=True) - 1
+        return position, self.first_row[position] + (index - self.first_window[position])
+
     def __len__(self) -> int:
-        return len(self.rows)
+        return int(self.first_window[-1])
 
     def _gather(self, index) -> tuple[torch.Tensor, ...]:
-        index = torch.as_tensor(index)
-        rows = self.rows[index]
+        position, rows = self.locate(torch.as_tensor(index, dtype=torch.int64))
         prices, anchor = self.target_windows[rows], self.target_prices[rows - 1]
-        targets = self.codec.select(self.position[index]).encode(prices, anchor)
-        # The series index leaves as int64, as it always has: what an embedding looks up.
-        return self.input_windows[rows - self.n_steps], targets, anchor, self.series_index[index].long()
+        targets = self.codec.select(position).encode(prices, anchor)
+        # The series index as int64: what an embedding looks up.
+        return self.input_windows[rows - self.n_steps], targets, anchor, self.series_index[position]
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
         if not 0 <= i < len(self):
@@ -161,9 +167,14 @@ class PanelDataModule(L.LightningDataModule):
         of concatenating copies of their own, and no series is held twice."""
         parts = list(self.parts.values())
         lengths = [len(part.target_prices) for part in parts]
-        self.inputs = torch.cat([part.inputs for part in parts])
-        self.target_prices = torch.cat([part.target_prices for part in parts])
+        first = parts[0]
+        self.inputs = first.inputs.new_empty((sum(lengths), *first.inputs.shape[1:]))
+        self.target_prices = first.target_prices.new_empty(sum(lengths))
+        # Series by series, each one's own tensors freed as soon as they are copied: never two
+        # copies of the whole panel (torch.cat would hold both).
         for part, inputs, prices in zip(parts, self.inputs.split(lengths), self.target_prices.split(lengths)):
+            inputs.copy_(part.inputs)
+            prices.copy_(part.target_prices)
             part.inputs, part.target_prices = inputs, prices
 
     def prepared(self, name: str, raw: pd.DataFrame) -> StockDataModule | None:
