@@ -254,3 +254,18 @@ def test_grouping_by_series_once_gives_each_series_windows_in_their_order():
         np.testing.assert_array_equal(part.dates, expected.dates)
         np.testing.assert_array_equal(part.local_linear, expected.local_linear)
     np.testing.assert_array_equal(parts["A"].actual[:, 0], [0, 2, 5])
+
+
+def test_series_laid_one_after_another_are_grouped_as_views_of_the_pooled_arrays():
+    """A panel pools its series one after another: each series' forecasts are then slices of the pooled
+    arrays, not copies (a large panel's evaluation would otherwise hold its forecasts twice)."""
+    dates = pd.bdate_range("2021-01-01", periods=6).to_numpy()[:, None]
+    values = np.arange(6.0)[:, None]
+    pooled = Forecasts(dates, values, values + 1, values + 2, values[:, 0], series=np.array(list("AAABBC")),
+                       local_linear=values + 3)
+    parts = pooled.by_series()
+    assert list(parts) == ["A", "B", "C"]
+    np.testing.assert_array_equal(parts["B"].actual[:, 0], [3, 4])
+    np.testing.assert_array_equal(parts["B"].local_linear[:, 0], [6, 7])
+    for part in parts.values():
+        assert np.shares_memory(part.actual, pooled.actual) and np.shares_memory(part.dates, pooled.dates)

@@ -40,6 +40,13 @@ class Forecasts:
     def by_series(self) -> dict[str, "Forecasts"]:
         """A panel's forecasts of each series, in the order the series first appear: grouped once
         (a mask over every window per series took seconds on 500 series)."""
+        if len(self.series) == 0:
+            return {}
+        # Series after series, as a panel pools them: each one's windows are a slice, viewed, not copied.
+        starts = np.flatnonzero(np.r_[True, self.series[1:] != self.series[:-1]])
+        if len(set(self.series[starts])) == len(starts):
+            stops = np.r_[starts[1:], len(self.series)]
+            return {self.series[first]: self._taking(slice(first, stop)) for first, stop in zip(starts, stops)}
         codes, names = pd.factorize(self.series)
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
@@ -47,7 +54,7 @@ class Forecasts:
                 for name, first, stop in zip(names, bounds[:-1], bounds[1:])}
 
     def _taking(self, rows) -> "Forecasts":
-        """These windows only (a mask or indices), in every array."""
+        """These windows only (a mask, indices or a slice: views), in every array."""
         return dataclasses.replace(
             self, **{field.name: value[rows] for field in dataclasses.fields(self)
                      if isinstance(value := getattr(self, field.name), np.ndarray)},
@@ -79,6 +86,14 @@ class Forecasts:
                                                                 quantiles[..., high].ravel())
         return table if horizon > 1 else table.drop(columns="horizon")
 
+    def write_csv(self, path, float_format: str, windows_per_chunk: int = 20_000) -> None:
+        """table() as a CSV, written a chunk of windows at a time: a panel's hundreds of thousands of
+        rows, each with its date as text, are never one table in memory."""
+        for first in range(0, max(len(self.actual), 1), windows_per_chunk):
+            chunk = self._taking(slice(first, first + windows_per_chunk)).table()
+            chunk.to_csv(path, mode="w" if first == 0 else "a", header=first == 0, index=False,
+                         float_format=float_format)
+
     @classmethod
     def concat(cls, parts: list["Forecasts"]) -> "Forecasts":
         """Several splits' forecasts as one (a backtest's folds, a panel's series, pooled)."""
@@ -100,5 +115,16 @@ def network_outputs(module: Forecaster, loader) -> torch.Tensor:
     """The network's raw outputs (scaled; a point or a distribution's parameters per step) for
     every window of `loader`, in its (time) order, in float64 on the CPU."""
     module.eval()
-    return torch.cat([module(x.to(module.device), *(s.to(module.device) for s in series)).cpu()
-                      for x, _, _, *series in loader]).double()
+    outputs, done = None, 0
+    for x, _, _, *series in loader:
+        batch = module(x.to(module.device), *(s.to(module.device) for s in series)).cpu()
+        if outputs is None:
+            outputs = torch.empty((len(loader.dataset), *batch.shape[1:]), dtype=torch.float64)
+        # Filled in place, not a list of batches joined at the end: no small tensor of each batch
+        # outlives it, pinning glibc's heap above the batch's freed LSTM states (10 MB for a panel's
+        # 8,192 windows), so the next batch reuses them; a panel's evaluation grew 10 MB a batch.
+        outputs[done:done + len(batch)] = batch
+        done += len(batch)
+    if outputs is None:
+        raise ValueError("network_outputs: the loader has no windows")
+    return outputs[:done]

@@ -20,6 +20,14 @@ from stockrnn.models.forecaster import Forecaster
 from stockrnn.panel_report import panel_metrics, per_series_table
 
 
+def series_labels(name: str, n: int) -> np.ndarray:
+    """`name` for each of n windows, every entry the one str: np.full makes a str object per entry
+    (56 bytes each, 35 MB for a large panel's windows)."""
+    labels = np.empty(n, dtype=object)
+    labels.fill(name)
+    return labels
+
+
 def outputs_by_series(datamodule: PanelDataModule, split: str, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
     """A pooled split's network outputs cut into each series' (the pooled order is series by series)."""
     counts = [windows.count for windows in datamodule.windows_of(split).values()]
@@ -58,14 +66,14 @@ def evaluate_panel(module: Forecaster, datamodule: PanelDataModule) -> Evaluatio
             windows = getattr(part.splits, split)
             forecasts = split_forecasts(part, windows, outputs[split][name], module, global_linear)
             local = part.to_price(local_linear.predict(part.dataset(windows)), forecasts.last_known)
-            own[split] = dataclasses.replace(forecasts, series=np.full(len(local), name, dtype=object),
-                                             local_linear=local)
+            own[split] = dataclasses.replace(forecasts, series=series_labels(name, len(local)), local_linear=local)
         if has_quantiles(module.kind):
             own["val"], own["test"] = with_distributions(module, part, own["val"], own["test"],
                                                          {split: outputs[split][name] for split in splits}, calibrated)
         for split in splits:
             splits[split].append(own[split])
-    val, test = (Forecasts.concat(splits[split]) for split in ("val", "test"))
+    # Popped: each split's per-series copies go as soon as they are pooled.
+    val, test = (Forecasts.concat(splits.pop(split)) for split in ("val", "test"))
     per_series = per_series_table(val, test)
     metrics = split_report(val, test) | {"linear_lags": global_linear.lags} | panel_metrics(per_series, test)
     return Evaluation(metrics, val, test, per_series)
