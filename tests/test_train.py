@@ -90,6 +90,10 @@ def test_tensorboard_holds_losses_test_metrics_hparams_and_figures(tmp_path):
     for name in ("test/rmse", "test/skill", "val/linear_rmse", "hp/val_rmse"):
         assert [event.step for event in events.Scalars(name)] == [1], name
     assert [event.step for event in events.Images("predictions")] == [1]
+    for name in ("predictions", "data_split"):  # the PNG written beside it, as it is: drawn once
+        image = events.Images(name)[0]
+        png = (tmp_path / f"{name}.png").read_bytes()
+        assert image.encoded_image_string == png and image.width > image.height > 100
     hparams = events.PluginTagToContent("hparams")
     # Sessions only: TensorBoard builds the HParams columns from every run of a sweep (run_outputs).
     assert "_hparams_/session_start_info" in hparams and "_hparams_/experiment" not in hparams

@@ -19,7 +19,7 @@ from stockrnn.confidence_set import VAL_PREDICTIONS
 from stockrnn.evaluation import split_report
 from stockrnn.forecasts import Forecasts
 from stockrnn.folds import Fold
-from stockrnn.run_outputs import (HPARAM_METRICS, hparam_metrics, log_hparams_session, print_results,
+from stockrnn.run_outputs import (HPARAM_METRICS, add_png, hparam_metrics, log_hparams_session, print_results,
                                   split_ranges)
 from stockrnn.utils.files import write_json_atomically
 
@@ -83,12 +83,12 @@ def write_backtest(results, metrics: dict, output_dir: Path, cfg: DictConfig, hp
     fold_tables(results, "val_predictions").to_csv(output_dir / VAL_PREDICTIONS, index=False, float_format="%.6f")
     fig = plots.backtest_figure(predictions, rows, f"{cfg.model.cell} on {cfg.data.target}: pooled skill "
                                 f"{metrics['skill']:+.3f}, linear {metrics['linear_skill']:+.3f}")
+    png = plots.save(fig, output_dir / "backtest.png")
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
             log_hparams_session(logger, hparams, hparam_metrics(metrics, BACKTEST_HPARAM_METRICS), 0, output_dir)
-            logger.experiment.add_figure("backtest", fig, global_step=0, close=False)
+            add_png(logger.experiment, "backtest", png, step=0)
             logger.save()
-    plots.save(fig, output_dir / "backtest.png")
     write_json_atomically(metrics, output_dir / "metrics.json")
 
 

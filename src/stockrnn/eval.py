@@ -19,6 +19,7 @@ from stockrnn.utils.entry import instantiate_all, user_errors_exit
 def evaluate_checkpoint(cfg: DictConfig) -> dict:
     output_dir = Path(cfg.paths.output_dir)
     refuse_finished_run_dir(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)  # Hydra makes it; evaluate_checkpoint called directly may not
     check_mlflow_installed(cfg.get("logger"))
     restored = load_checkpoint(cfg.ckpt_path)
     datamodule = datamodule_for(restored, OmegaConf.to_container(cfg.data, resolve=True))

@@ -3,6 +3,9 @@ sweep's jobs compare."""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")  # runs write files; no display is needed or assumed
@@ -149,6 +152,11 @@ def sweep_figure(jobs: pd.DataFrame, swept: list[str], title: str, metric: str =
     return fig
 
 
-def save(fig: Figure, path) -> None:
-    fig.savefig(path, dpi=110)
+def save(fig: Figure, path) -> bytes:
+    """Writes the figure to `path` as a PNG and closes it; returns the PNG, which is what TensorBoard
+    is given too (see run_outputs.add_png): the figure is drawn once."""
+    png = io.BytesIO()
+    fig.savefig(png, dpi=110, format="png")
     plt.close(fig)
+    Path(path).write_bytes(png.getvalue())
+    return png.getvalue()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import struct
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from stockrnn import plots
@@ -115,6 +117,15 @@ def tensorboard_writers(loggers: list[Logger]):
     return [lg.experiment for lg in loggers if isinstance(lg, TensorBoardLogger)]
 
 
+def add_png(writer, tag: str, png: bytes, step: int) -> None:
+    """A picture in TensorBoard's Images tab as the PNG written beside it (plots.save). Not
+    add_figure: it draws the figure again and turns its pixels into floats on the way, 36 MB for
+    a panel's three-series picture."""
+    width, height = struct.unpack(">II", png[16:24])  # the PNG header's IHDR chunk
+    image = Summary.Image(height=height, width=width, colorspace=4, encoded_image_string=png)  # RGBA
+    writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+
+
 def series_name(datamodule: StockDataModule) -> str:
     """The target and where it comes from, for axis labels: "High (prices.csv)"."""
     origin = Path(datamodule.path).name if datamodule.path is not None else f"embedded dataset '{datamodule.embedded}'"
@@ -143,10 +154,9 @@ def write_data_split(datamodule: StockDataModule, output_dir: Path, loggers: lis
     shown = part.frame[part.target].iloc[part.splits.train_rows[0]:part.splits.test_rows[1]]
     label = series_name(datamodule) + (f", series {name} (first of {datamodule.n_series})"
                                        if datamodule.n_series > 1 else "")
-    fig = plots.data_split_figure(shown, ranges, label)
+    png = plots.save(plots.data_split_figure(shown, ranges, label), output_dir / "data_split.png")
     for writer in tensorboard_writers(loggers):
-        writer.add_figure("data_split", fig, global_step=0, close=False)
-    plots.save(fig, output_dir / "data_split.png")
+        add_png(writer, "data_split", png, step=0)
 
 
 def write_results(evaluation: Evaluation, output_dir: Path, loggers: list[Logger],
@@ -154,13 +164,13 @@ def write_results(evaluation: Evaluation, output_dir: Path, loggers: list[Logger
     """predictions.csv/.png and TensorBoard first; metrics.json last, as the sign the run finished.
     step: the x value of the final scalars, the run's last epoch (0-based, as the losses')."""
     metrics = evaluation.metrics
-    evaluation.predictions.to_csv(output_dir / "predictions.csv", index=False, float_format="%.6f")
-    evaluation.val_predictions.to_csv(output_dir / VAL_PREDICTIONS, index=False, float_format="%.6f")
+    evaluation.test.write_csv(output_dir / "predictions.csv", float_format="%.6f")
+    evaluation.val.write_csv(output_dir / VAL_PREDICTIONS, float_format="%.6f")
     per_series = evaluation.per_series
     if per_series is not None:
         # Significant digits, as backtest.csv: p-values near 0 and low-priced series' figures keep theirs.
         per_series.to_csv(output_dir / "per_series.csv", index=False, float_format="%.8g")
-    fig = predictions_picture(evaluation, title, series)
+    png = plots.save(predictions_picture(evaluation, title, series), output_dir / "predictions.png")
     scalars = {name: metrics[key] for key, name in TENSORBOARD_NAMES.items() if key in metrics}
     for logger in loggers:
         if isinstance(logger, MLFlowLogger):  # gets metrics.json's own keys and the files (mlflow_runs.py)
@@ -168,13 +178,12 @@ def write_results(evaluation: Evaluation, output_dir: Path, loggers: list[Logger
         logger.log_metrics(scalars, step=step)
         if isinstance(logger, TensorBoardLogger):
             log_hparams_session(logger, hparams, hparam_metrics(metrics), step, output_dir)
-            logger.experiment.add_figure("predictions", fig, global_step=step, close=False)
+            add_png(logger.experiment, "predictions", png, step)
             if per_series is not None:
                 logger.experiment.add_text("per_series", markdown_table(per_series), global_step=step)
         else:
             logger.log_hyperparams(hparams)
         logger.save()
-    plots.save(fig, output_dir / "predictions.png")
     write_json_atomically(metrics, output_dir / "metrics.json")
 
 
@@ -185,7 +194,9 @@ def predictions_picture(evaluation: Evaluation, title: str, series: str) -> Figu
     if evaluation.per_series is not None:
         title = (f"{title}: {metrics['n_series']} series, skill per series mean "
                  f"{metrics['skill_mean']:+.3f}, median {metrics['skill_median']:+.3f}")
-        return plots.panel_predictions_figure(evaluation.predictions, evaluation.per_series, title, series)
+        by_series = evaluation.test.by_series()  # the shown series' rows only, not the whole panel's table
+        shown = pd.concat([by_series[name].table() for name in plots.shown_series(evaluation.per_series)])
+        return plots.panel_predictions_figure(shown, evaluation.per_series, title, series)
     title = f"{title}: test RMSE {metrics['test_rmse']:.3f} vs persistence {metrics['persistence_rmse']:.3f}"
     if "test_crps" in metrics:
         title += f"; CRPS {metrics['test_crps']:.3f} vs GARCH {metrics['garch_crps']:.3f}"
