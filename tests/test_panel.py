@@ -458,6 +458,19 @@ def test_a_glob_checkpoint_forecasts_one_file_of_its_glob(tmp_path):
     pd.testing.assert_frame_equal(one, whole[whole["series"] == "BBB"].reset_index(drop=True))
 
 
+def test_a_long_csv_checkpoint_forecasts_a_glob_of_one_file_per_series(tmp_path, panel_run):
+    """Its data.series_column says how its own CSV was laid out, not how a glob's files are: with a
+    glob in data.path each file is a series, named by the file, as in a run trained on the glob."""
+    run_dir, csv = panel_run
+    folder = tmp_path / "prices"
+    folder.mkdir()
+    for name, rows in pd.read_csv(csv).groupby("Name"):
+        written(rows.drop(columns="Name"), folder / f"{name}.csv")
+    whole, _ = forecast(str(run_dir / "checkpoints" / "best.ckpt"), None)
+    files, _ = forecast(str(run_dir / "checkpoints" / "best.ckpt"), f"{folder}/*.csv")
+    pd.testing.assert_frame_equal(files, whole)
+
+
 def test_a_series_with_bad_data_stops_the_run_naming_it_rather_than_being_dropped(tmp_path):
     frame = random_walks()
     frame.loc[frame.index[(frame["Name"] == "BBB").to_numpy()][100], "High"] = np.nan

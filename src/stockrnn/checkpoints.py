@@ -12,6 +12,7 @@ from torch import nn
 
 from stockrnn.data.datamodule import StockDataModule
 from stockrnn.data.panel import PanelDataModule, make_datamodule
+from stockrnn.data.panel_sources import is_glob
 from stockrnn.errors import StockrnnError
 from stockrnn.models.forecaster import Forecaster
 from stockrnn.resume import OVERRIDES_FILE, run_dir_of, train_command
@@ -102,6 +103,10 @@ def load_initial_weights(path: str | Path, module: Forecaster, series: list[str]
 def datamodule_for(restored: Restored, overrides: dict) -> StockDataModule | PanelDataModule:
     """The checkpoint's data settings with `overrides` (non-null values only), its scalers loaded."""
     settings = restored.data_settings | {k: v for k, v in overrides.items() if v is not None}
+    if is_glob(overrides.get("path")):
+        # A glob reads one series per file, named by the file: the checkpoint's own file's layout (a
+        # series column, a wide file) says nothing about these, and a null override cannot unset it.
+        settings |= {"series_column": None, "layout": "long"}
     check_data_settings(settings)
     # A panel's checkpoint reads its data as a panel, one CSV too (a panel of one, named by the file).
     datamodule = PanelDataModule(**settings) if "series" in restored.data_state else make_datamodule(**settings)
