@@ -75,5 +75,13 @@ def test_every_run_reports_the_keys_and_says_them_in_words():
     assert report["dm_pvalue_persistence"] < 0.01 and report["dm_pvalue_linear"] == 1.0
     words = verdicts(report)
     assert words[0].startswith("beats persistence, p = ")
-    assert words[1] == "not distinguishable from the linear model, p = 1"
+    assert words[1] == "not distinguishable from the linear model, p = 1"  # the same forecasts
     assert words[2].startswith("direction better than chance, p = ")
+    # A one-sided p near 1 is a baseline significantly better, and said so with its own p-value.
+    bad = significance(actual, good + rng.normal(0, 0.5, actual.shape), last[:, None], good, last)
+    assert bad["dm_pvalue_linear"] > 0.95 and bad["dm_stat_linear"] > 0
+    reverse = 1 - bad["dm_pvalue_linear"]
+    assert verdicts(bad)[1] == (f"worse than the linear model, p = {reverse:.3g}" if reverse >= 1e-15
+                                else "worse than the linear model, p < 1e-15")
+    middling = dict(bad, dm_pvalue_linear=0.9, dm_stat_linear=1.3)
+    assert verdicts(middling)[1] == "not distinguishable from the linear model, p = 0.9"

@@ -64,19 +64,24 @@ def significance(actual: np.ndarray, predicted: np.ndarray, persistence: np.ndar
     return report
 
 
-def verdict(pvalue: float, baseline: str) -> str:
-    """One p-value in words, as the result table prints it."""
+def verdict(pvalue: float, baseline: str, statistic: float | None = None) -> str:
+    """One p-value in words, as the result table prints it. pvalue is one-sided, "the model is
+    better"; with the test's statistic (positive: the model's loss is higher) a baseline whose
+    losses are significantly lower, the same test the other way round, is said to be so."""
     if math.isnan(pvalue):
         return f"no test against {baseline}"
     if pvalue < SIGNIFICANCE_LEVEL:
         return f"beats {baseline}, p = {pvalue:.3g}"
+    reverse = 1 - pvalue  # Student's t is symmetric: the p-value of "the baseline is better"
+    if statistic is not None and statistic > 0 and reverse < SIGNIFICANCE_LEVEL:
+        return f"worse than {baseline}, p " + (f"= {reverse:.3g}" if reverse >= 1e-15 else "< 1e-15")
     return f"not distinguishable from {baseline}, p = {pvalue:.2g}"
 
 
 def verdicts(metrics: dict) -> list[str]:
     """The tests of a run or backtest in words: one line each."""
-    lines = [verdict(metrics["dm_pvalue_persistence"], "persistence"),
-             verdict(metrics["dm_pvalue_linear"], "the linear model")]
+    lines = [verdict(metrics["dm_pvalue_persistence"], "persistence", metrics.get("dm_stat_persistence")),
+             verdict(metrics["dm_pvalue_linear"], "the linear model", metrics.get("dm_stat_linear"))]
     pt = metrics["pt_pvalue"]
     if pt < SIGNIFICANCE_LEVEL:
         lines.append(f"direction better than chance, p = {pt:.3g}")
@@ -85,5 +90,6 @@ def verdicts(metrics: dict) -> list[str]:
     for baseline in ("garch", "climatology"):  # runs with a distribution: its CRPS against theirs
         if f"dm_pvalue_crps_{baseline}" in metrics:
             lines.append("CRPS: " + verdict(metrics[f"dm_pvalue_crps_{baseline}"], baseline.upper()
-                                            if baseline == "garch" else baseline))
+                                            if baseline == "garch" else baseline,
+                                            metrics.get(f"dm_stat_crps_{baseline}")))
     return lines
