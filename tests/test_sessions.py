@@ -56,9 +56,13 @@ def test_a_last_date_that_is_not_a_session_warns_naming_it(caplog):
 def test_the_calendar_is_checked_with_the_data_settings():
     for calendar in ("XNYS", "NYSE", "XLON", "24/7", "weekdays", None):
         check_data_settings(SETTINGS | {"calendar": calendar})
-    for calendar in ("XNYZ", "xnys", 3):
+    for calendar in ("XNYZ", 3):
         expected = r"not an exchange calendar; expected a code such as XNYS \(New York\).*get_calendar_names"
         with pytest.raises(StockrnnError, match=rf"data.calendar={calendar!r}: {expected}"):
+            check_data_settings(SETTINGS | {"calendar": calendar})
+    for calendar, code in (("xnys", "XNYS"), ("nyse", "NYSE")):  # the codes are case-sensitive: the right case named
+        with pytest.raises(StockrnnError, match=rf"data.calendar={calendar!r}: not an exchange calendar; did you "
+                                                rf"mean data.calendar={code}\? expected a code such as XNYS"):
             check_data_settings(SETTINGS | {"calendar": calendar})
 
 

@@ -21,8 +21,12 @@ def check_calendar(name) -> None:
     """An exchange code exchange_calendars knows (aliases such as NYSE included), null or weekdays."""
     if name is None or name == WEEKDAYS:
         return
-    if not isinstance(name, str) or name not in exchange_calendars.get_calendar_names():
-        raise StockrnnError(f"data.calendar={name!r}: not an exchange calendar; expected a code such as "
+    names = exchange_calendars.get_calendar_names()
+    if not isinstance(name, str) or name not in names:
+        # exchange_calendars' codes are case-sensitive: xnys and nyse are XNYS and its alias NYSE.
+        spelled = [known for known in names if isinstance(name, str) and known.lower() == name.lower()]
+        hint = f"did you mean data.calendar={spelled[0]}? " if spelled else ""
+        raise StockrnnError(f"data.calendar={name!r}: not an exchange calendar; {hint}expected a code such as "
                             f"{COMMON_CODES}, or weekdays for Monday to Friday (every code: {LIST_CODES})")
 
 
