@@ -119,6 +119,9 @@ def test_pooled_windows_never_cross_series(panel):
     # One window at a time (the Dataset protocol) gives the same as the batch gather.
     last = pooled[len(pooled) - 1]
     assert all(torch.equal(a, b[-1]) for a, b in zip(last, (x, y, anchor, series)))
+    for outside in ([-1], [len(pooled)]):  # an index outside would read a window of another series
+        with pytest.raises(IndexError):
+            pooled.__getitems__(outside)
 
 
 def panel_datamodule(path: str, **overrides) -> PanelDataModule:

@@ -106,7 +106,8 @@ def datamodule_for(restored: Restored, overrides: dict) -> StockDataModule | Pan
     if is_glob(overrides.get("path")):
         # A glob reads one series per file, named by the file: the checkpoint's own file's layout (a
         # series column, a wide file) says nothing about these, and a null override cannot unset it.
-        settings |= {"series_column": None, "layout": "long"}
+        settings |= {key: default for key, default in (("series_column", None), ("layout", "long"))
+                     if overrides.get(key) is None}
     check_data_settings(settings)
     # A panel's checkpoint reads its data as a panel, one CSV too (a panel of one, named by the file).
     datamodule = PanelDataModule(**settings) if "series" in restored.data_state else make_datamodule(**settings)

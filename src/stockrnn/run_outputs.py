@@ -121,8 +121,9 @@ def add_png(writer, tag: str, png: bytes, step: int) -> None:
     """A picture in TensorBoard's Images tab as the PNG written beside it (plots.save). Not
     add_figure: it draws the figure again and turns its pixels into floats on the way, 36 MB for
     a panel's three-series picture."""
-    width, height = struct.unpack(">II", png[16:24])  # the PNG header's IHDR chunk
-    image = Summary.Image(height=height, width=width, colorspace=4, encoded_image_string=png)  # RGBA
+    width, height, _, colour_type = struct.unpack(">IIBB", png[16:26])  # the PNG header's IHDR chunk
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour_type]  # grey, RGB, grey and alpha, RGBA (matplotlib's)
+    image = Summary.Image(height=height, width=width, colorspace=channels, encoded_image_string=png)
     writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
 

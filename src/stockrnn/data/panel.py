@@ -67,15 +67,16 @@ class PooledWindows(Dataset):
         return int(self.first_window[-1])
 
     def _gather(self, index) -> tuple[torch.Tensor, ...]:
-        position, rows = self.locate(torch.as_tensor(index, dtype=torch.int64))
+        index = torch.as_tensor(index, dtype=torch.int64)
+        if index.numel() and (index.min() < 0 or index.max() >= len(self)):
+            raise IndexError(f"window index out of range 0..{len(self) - 1}")  # locate would read another series
+        position, rows = self.locate(index)
         prices, anchor = self.target_windows[rows], self.target_prices[rows - 1]
         targets = self.codec.select(position).encode(prices, anchor)
         # The series index as int64: what an embedding looks up.
         return self.input_windows[rows - self.n_steps], targets, anchor, self.series_index[position]
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
-        if not 0 <= i < len(self):
-            raise IndexError(i)
         return self._gather(i)
 
     def __getitems__(self, indices) -> tuple[torch.Tensor, ...]:
