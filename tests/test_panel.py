@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import compose_config, run_module
+from stockrnn.backtest import backtest
 from stockrnn.data.datamodule import StockDataModule
 from stockrnn.data.panel import PanelDataModule, PooledWindows, make_datamodule
 from stockrnn.data.targets import TargetCodec
@@ -402,13 +403,35 @@ def test_eval_of_a_panel_checkpoint_reproduces_the_runs_metrics(panel_run, tmp_p
                                    predictions["predicted"])
 
 
-# 8, 9. What a panel cannot do yet, and a bad embedding size -----------------------------------------
+# 8. A walk-forward backtest of a panel ----------------------------------------------------------
 
-def test_a_backtest_of_a_panel_is_refused_with_one_line(panel_run, tmp_path):
+def test_a_backtest_of_a_panel_pools_each_series_over_its_folds(panel_run, tmp_path):
+    """Each fold is a panel run; per_series.csv gives each series over every fold's test days, and
+    metrics.json names the panel's figures over series series_skill_* (skill_mean is over folds)."""
     _, csv = panel_run
-    result = run_module("stockrnn.backtest", f"hydra.run.dir={tmp_path / 'run'}", *QUICK, f"data.path={csv}")
-    clean_failure(result, tmp_path / "run", "is a panel", "stockrnn.train")
-    assert not (tmp_path / "run" / "backtest.csv").exists()
+    metrics, results = backtest(compose_config([*QUICK, f"data.path={csv}", "backtest.folds=2",
+                                                "backtest.test_length=40"], tmp_path / "bt", config_name="backtest"))
+    folds = pd.read_csv(tmp_path / "bt" / "backtest.csv")
+    per_series = pd.read_csv(tmp_path / "bt" / "per_series.csv")
+    test = pd.read_csv(tmp_path / "bt" / "predictions.csv")
+    assert len(results) == 2 and folds["n_series"].tolist() == [3, 3]
+    assert {"series_skill_mean", "series_skill_median", "objective"} <= set(folds.columns)
+    assert (folds["test_start"] < folds["test_end"]).all() and folds["test_start"][1] > folds["test_end"][0]
+    assert per_series["series"].tolist() == NAMES and set(test["fold"]) == {1, 2}
+    close = functools.partial(pytest.approx, rel=1e-5, abs=1e-5)  # predictions.csv has six decimals
+    for name, rows in test.groupby("series"):  # every fold's targets of the series, from the file
+        row = per_series.set_index("series").loc[name]
+        assert row["n_test"] * 2 == len(rows)  # two days ahead
+        assert row["rmse"] == close(rmse(rows["predicted"] - rows["actual"]))
+        assert row["persistence_rmse"] == close(rmse(rows["persistence"] - rows["actual"]))
+        assert row["local_linear_rmse"] == close(rmse(rows["local_linear"] - rows["actual"]))
+    assert metrics["n_series"] == 3 and metrics["folds"] == 2
+    assert metrics["series_skill_mean"] == pytest.approx(per_series["skill"].mean())
+    assert metrics["series_skill_median"] == pytest.approx(per_series["skill"].median())
+    assert metrics["skill_mean"] == pytest.approx(folds["skill"].mean())  # over folds, as for one series
+    assert metrics["objective"] == pytest.approx(folds["objective"].mean())
+    assert metrics["test_rmse"] == close(rmse(test["predicted"] - test["actual"]))
+    assert json.loads((tmp_path / "bt" / "metrics.json").read_text())["n_series"] == 3
 
 
 def test_a_negative_series_embedding_is_a_config_error(panel_run, tmp_path):

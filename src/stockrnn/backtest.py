@@ -7,10 +7,12 @@ train run with that fold's date bounds, and every verdict measured over all thei
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
@@ -51,12 +53,14 @@ def fold_config(cfg: DictConfig, fold: Fold, output_dir: Path, init_weights: str
 
 
 def folds_of(cfg: DictConfig) -> list[Fold]:
-    """The folds on this data's dates, each checked to have enough rows before anything trains."""
+    """The folds on this data's dates (a panel's: every date any of its series has), each checked to
+    have enough rows before anything trains. A panel's series too short for a fold are dropped from
+    that fold with a warning, as a run drops them."""
     datamodule = instantiate(cfg.data)
     if isinstance(datamodule, PanelDataModule):
-        raise StockrnnError(f"{datamodule.source} is a panel (several series): backtests take one series for "
-                            "now; train the panel with stockrnn.train, or backtest its series one at a time")
-    dates = datamodule.model_columns(datamodule.read_raw()).index
+        dates = functools.reduce(pd.Index.union, (frame.index for frame in datamodule.read_series().values()))
+    else:
+        dates = datamodule.model_columns(datamodule.read_raw()).index
     folds = plan_folds(dates, cfg.backtest, cfg.data)
     check_folds(folds, dates, cfg.data)
     return folds
@@ -86,9 +90,9 @@ def backtest(cfg: DictConfig) -> tuple[dict, list[FoldResult]]:
                                   run_ids(objects["trainer"].loggers)))
         if cfg.backtest.warm_start:
             init_weights = getattr(objects["trainer"].checkpoint_callback, "best_model_path", None) or None
-    metrics = pooled_metrics(results)
+    metrics, per_series = pooled_metrics(results)
     loggers = instantiate_all(cfg.get("logger"))
-    write_backtest(results, metrics, output_dir, cfg, run_hparams(cfg), loggers)
+    write_backtest(results, metrics, per_series, output_dir, cfg, run_hparams(cfg), loggers)
     print_backtest(results, metrics, output_dir)
     record_backtest(loggers, run_hparams(cfg), metrics, output_dir,
                     {result.fold.number: result.mlflow_runs for result in results})

@@ -20,7 +20,8 @@ INSTALL = "pip install 'stockrnn[mlflow]'"
 # A run's files MLflow keeps, where they exist, and its log (train.log, eval.log, backtest.log).
 RUN_FILES = ("metrics.json", "predictions.csv", "val_predictions.csv", "per_series.csv", "predictions.png",
              "data_split.png")
-BACKTEST_FILES = ("metrics.json", "backtest.csv", "backtest.png", "predictions.csv", "val_predictions.csv")
+BACKTEST_FILES = ("metrics.json", "backtest.csv", "backtest.png", "predictions.csv", "val_predictions.csv",
+                  "per_series.csv")
 
 
 def check_mlflow_installed(logger_cfg: DictConfig | None) -> None:

@@ -284,8 +284,8 @@ def print_results(metrics: dict, output_dir: Path, title: str | None = None) -> 
     # Plain print (also the panel's line): rich would wrap a long path mid-name at the terminal's width.
     chosen_by = (f"val_crps {metrics['val_crps']:.4f} (objective {metrics['objective']:.4f}); "
                  if "val_crps" in metrics else
-                 f"objective {metrics['objective']:.4f} (mean over series of val_rmse / persistence's); "
-                 if "n_series" in metrics else "")
+                 f"objective {metrics['objective']:.4f} (mean over {'folds and ' if 'folds' in metrics else ''}"
+                 "series of val_rmse / persistence's); " if "n_series" in metrics else "")
     print(f"val_rmse {metrics['val_rmse']:.4f}; {chosen_by}run directory: {output_dir}", flush=True)
     text = io.StringIO()
     for shown in tables:
