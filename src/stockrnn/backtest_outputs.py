@@ -82,7 +82,8 @@ def pooled_metrics(results) -> tuple[dict, pd.DataFrame | None]:
     persistence_val_rmse, or with a distribution its validation CRPS relative to climatology's.
     """
     rows = pd.DataFrame([result.row for result in results])
-    val, test = (Forecasts.concat([getattr(result.evaluation, split) for result in results]) for split in ("val", "test"))
+    val, test = (Forecasts.concat([getattr(result.evaluation, split) for result in results])
+                 for split in ("val", "test"))
     metrics, per_series = split_report(val, test), None
     if test.series is not None:  # a panel: each series over every fold's days
         per_series = per_series_table(val, test)
@@ -112,7 +113,8 @@ def write_backtest(results, metrics: dict, per_series: pd.DataFrame | None, outp
     predictions = fold_tables(results, "predictions")
     predictions.to_csv(output_dir / "predictions.csv", index=False, float_format="%.6f")
     fold_tables(results, "val_predictions").to_csv(output_dir / VAL_PREDICTIONS, index=False, float_format="%.6f")
-    title = f"{cfg.model.cell} on {cfg.data.target}: pooled skill {metrics['skill']:+.3f}, linear {metrics['linear_skill']:+.3f}"
+    title = (f"{cfg.model.cell} on {cfg.data.target}: pooled skill {metrics['skill']:+.3f}, "
+             f"linear {metrics['linear_skill']:+.3f}")
     if per_series is not None:  # the forecasts of one series (the skills below are every series')
         first = predictions["series"].iloc[0]
         predictions = predictions[predictions["series"] == first]
