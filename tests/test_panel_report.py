@@ -241,11 +241,17 @@ def test_a_panels_printout_has_one_line_over_its_series(tmp_path, capsys):
     assert "series" not in capsys.readouterr().out
 
 
-def test_grouping_by_series_once_gives_each_series_windows_in_their_order():
+def six_forecasts(series: str) -> Forecasts:
+    """Six one-step forecasts of consecutive days, window k's actual value k, of the series named
+    by the letters of `series` (one per window)."""
     dates = pd.bdate_range("2021-01-01", periods=6).to_numpy()[:, None]
     values = np.arange(6.0)[:, None]
-    interleaved = Forecasts(dates, values, values + 1, values + 2, values[:, 0], series=np.array(list("ABABCA")),
-                            local_linear=values + 3)
+    return Forecasts(dates, values, values + 1, values + 2, values[:, 0], series=np.array(list(series)),
+                     local_linear=values + 3)
+
+
+def test_grouping_by_series_once_gives_each_series_windows_in_their_order():
+    interleaved = six_forecasts("ABABCA")
     parts = interleaved.by_series()
     assert list(parts) == ["A", "B", "C"]
     for name, part in parts.items():
@@ -259,10 +265,7 @@ def test_grouping_by_series_once_gives_each_series_windows_in_their_order():
 def test_series_laid_one_after_another_are_grouped_as_views_of_the_pooled_arrays():
     """A panel pools its series one after another: each series' forecasts are then slices of the pooled
     arrays, not copies (a large panel's evaluation would otherwise hold its forecasts twice)."""
-    dates = pd.bdate_range("2021-01-01", periods=6).to_numpy()[:, None]
-    values = np.arange(6.0)[:, None]
-    pooled = Forecasts(dates, values, values + 1, values + 2, values[:, 0], series=np.array(list("AAABBC")),
-                       local_linear=values + 3)
+    pooled = six_forecasts("AAABBC")
     parts = pooled.by_series()
     assert list(parts) == ["A", "B", "C"]
     np.testing.assert_array_equal(parts["B"].actual[:, 0], [3, 4])
