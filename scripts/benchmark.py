@@ -236,7 +236,7 @@ def linear_row(n_steps: int, repeats: int = 5) -> dict:
     on mastercard_best's inputs; the issue's target is well under a second."""
     from hydra.utils import instantiate
 
-    from stockrnn.baselines import fit_linear_baseline
+    from stockrnn.evaluation.baselines import fit_linear_baseline
 
     if MASTERCARD_CSV.is_file():
         data, series = [f"data.path={MASTERCARD_CSV}"], "mastercard"
@@ -268,8 +268,8 @@ def distribution_baselines_row(repeats: int = 5) -> dict:
     2016-2020, test 2021). The issue's target: GARCH under a second."""
     from hydra.utils import instantiate
 
-    from stockrnn.distribution_evaluation import baseline_fit_rows, baseline_quantiles
-    from stockrnn.interval_scores import LEVELS
+    from stockrnn.evaluation.distributions import baseline_fit_rows, baseline_quantiles
+    from stockrnn.evaluation.interval_scores import LEVELS
 
     if MASTERCARD_CSV.is_file():
         data, series = [f"data.path={MASTERCARD_CSV}"], "mastercard"

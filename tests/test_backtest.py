@@ -11,10 +11,10 @@ import yaml
 
 from stockrnn import backtest as backtest_module
 from stockrnn.backtest import backtest
-from stockrnn.checkpoints import load_checkpoint
+from stockrnn.training.checkpoints import load_checkpoint
 from stockrnn.data.prices import load_embedded
 from stockrnn.errors import StockrnnError
-from stockrnn.folds import check_folds, plan_folds
+from stockrnn.training.folds import check_folds, plan_folds
 from stockrnn.train import train
 
 from conftest import compose_config, run_module

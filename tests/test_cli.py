@@ -20,7 +20,7 @@ import torch
 
 from stockrnn import eval as eval_entry
 from stockrnn import train as train_entry
-from stockrnn.resume import exit_interrupted
+from stockrnn.training.resume import exit_interrupted
 
 from conftest import REPO_ROOT, run_module, synthetic_prices
 

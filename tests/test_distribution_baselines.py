@@ -4,7 +4,7 @@ intervals, no look-ahead, quantiles in order and widening with the step."""
 import numpy as np
 import pytest
 
-from stockrnn.distribution_baselines import (
+from stockrnn.evaluation.distribution_baselines import (
     GarchFit,
     climatology_quantiles,
     garch_fit,
@@ -13,7 +13,7 @@ from stockrnn.distribution_baselines import (
     garch_variances,
 )
 from stockrnn.errors import StockrnnError
-from stockrnn.interval_scores import LEVELS, interval_metrics
+from stockrnn.evaluation.interval_scores import LEVELS, interval_metrics
 
 TRAIN = (0, 2501)  # 2500 daily changes to fit on; the 1000 after them are the test days
 BASELINES = (climatology_quantiles, garch_quantiles)

@@ -11,14 +11,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stockrnn.calibration import apply_cross_fitted, calibrate, conformal_offsets, cross_fit_offsets, cross_fitted
-from stockrnn.callbacks import EpochLog
+from stockrnn.evaluation.calibration import apply_cross_fitted, calibrate, conformal_offsets, cross_fit_offsets, cross_fitted
+from stockrnn.training.callbacks import EpochLog
 from stockrnn.eval import evaluate_checkpoint
-from stockrnn.forecasts import network_outputs
+from stockrnn.evaluation.forecasts import network_outputs
 from stockrnn.models.distributions import DEFAULT_QUANTILES, NormalForecast, QuantileForecast
 from stockrnn.models.forecaster import Forecaster
 from stockrnn.predict import forecast, print_forecast
-from stockrnn.run_outputs import print_results
+from stockrnn.outputs.runs import print_results
 from stockrnn.train import train
 
 from conftest import compose_config, run_module, synthetic_prices

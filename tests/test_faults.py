@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from stockrnn.checkpoints import read_checkpoint
+from stockrnn.training.checkpoints import read_checkpoint
 from stockrnn.errors import StockrnnError, TrainingDiverged
 from stockrnn.eval import evaluate_checkpoint
 from stockrnn.train import train

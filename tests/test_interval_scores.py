@@ -5,7 +5,7 @@ import pytest
 import scoringrules as sr
 
 from stockrnn.errors import StockrnnError
-from stockrnn.interval_scores import LEVELS, crps_per_window, interval_metrics
+from stockrnn.evaluation.interval_scores import LEVELS, crps_per_window, interval_metrics
 
 STEPS = np.arange(7.0)  # quantiles at LEVELS: 0, 1, ..., 6 above a base
 

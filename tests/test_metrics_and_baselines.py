@@ -6,12 +6,12 @@ import torch
 
 from sklearn.linear_model import Ridge
 
-from stockrnn import baselines
-from stockrnn.baselines import ALPHAS, fit_linear_baseline, flat_windows
+from stockrnn.evaluation import baselines
+from stockrnn.evaluation.baselines import ALPHAS, fit_linear_baseline, flat_windows
 from stockrnn.data.panel import PooledWindows
 from stockrnn.data.targets import TargetCodec
 from stockrnn.data.windows import WindowDataset
-from stockrnn.metrics import error_metrics, forecast_report, persistence_forecast
+from stockrnn.evaluation.metrics import error_metrics, forecast_report, persistence_forecast
 
 
 def test_error_metrics_by_hand():
@@ -173,7 +173,7 @@ def test_multi_step_reports_each_step_beside_persistence():
 def test_the_prediction_figure_draws_both_baselines_beside_the_model():
     import pandas as pd
 
-    from stockrnn.plots import predictions_figure
+    from stockrnn.outputs.plots import predictions_figure
 
     table = pd.DataFrame({"date": ["2021-01-04", "2021-01-05"], "actual": [1.0, 2.0], "predicted": [1.5, 1.5],
                           "persistence": [0.5, 1.0], "linear": [1.2, 1.8]})
@@ -185,7 +185,7 @@ def test_the_prediction_figure_draws_both_baselines_beside_the_model():
 def test_the_prediction_figures_legend_hides_no_data_and_its_y_axis_names_the_series():
     import pandas as pd
 
-    from stockrnn.plots import predictions_figure
+    from stockrnn.outputs.plots import predictions_figure
 
     dates = pd.bdate_range("2021-01-04", periods=60)
     rising = np.linspace(100, 160, 60)

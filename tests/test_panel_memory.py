@@ -9,8 +9,8 @@ import torch
 
 from conftest import synthetic_prices
 from stockrnn.data.panel import PanelDataModule, make_datamodule
-from stockrnn.forecasts import Forecasts
-from stockrnn.panel_evaluation import series_labels
+from stockrnn.evaluation.forecasts import Forecasts
+from stockrnn.evaluation.panel_evaluation import series_labels
 
 
 def three_series(tmp_path) -> PanelDataModule:

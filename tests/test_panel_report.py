@@ -12,12 +12,12 @@ from matplotlib.image import imread
 from scipy import stats
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from stockrnn.evaluation import Evaluation, split_report
-from stockrnn.forecasts import Forecasts
-from stockrnn.interval_scores import LEVELS
-from stockrnn.panel_report import panel_metrics, per_series_table
-from stockrnn.plots import panel_predictions_figure
-from stockrnn.run_outputs import print_results, write_results
+from stockrnn.evaluation.evaluate import Evaluation, split_report
+from stockrnn.evaluation.forecasts import Forecasts
+from stockrnn.evaluation.interval_scores import LEVELS
+from stockrnn.evaluation.per_series import panel_metrics, per_series_table
+from stockrnn.outputs.plots import panel_predictions_figure
+from stockrnn.outputs.runs import print_results, write_results
 
 # name -> price level; out of alphabetical order on purpose.
 SERIES = {"MID": 100.0, "GOOD": 10.0, "BAD": 1000.0}

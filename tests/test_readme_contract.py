@@ -25,9 +25,9 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from stockrnn.backtest import backtest
-from stockrnn.interval_scores import SCORES
+from stockrnn.evaluation.interval_scores import SCORES
 from stockrnn.predict import forecast
-from stockrnn.summary import METRICS, write_summary
+from stockrnn.outputs.summary import METRICS, write_summary
 from stockrnn.train import train
 from stockrnn.utils.config import CONFIG_DIR
 

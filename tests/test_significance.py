@@ -6,7 +6,7 @@ from scipy import stats
 from statsmodels.stats.diagnostic import pesaran_timmermann
 from statsmodels.tsa.stattools import diebold_mariano_test
 
-from stockrnn.significance import diebold_mariano, direction_test, significance, verdicts
+from stockrnn.evaluation.significance import diebold_mariano, direction_test, significance, verdicts
 
 
 def random_walk(n=250, seed=0):

@@ -11,9 +11,9 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from stockrnn.confidence_set import validation_losses
+from stockrnn.evaluation.confidence_set import validation_losses
 from stockrnn.report import SweepSummary, main as report_main
-from stockrnn.summary import summarize, write_summary
+from stockrnn.outputs.summary import summarize, write_summary
 
 from conftest import REPO_ROOT, run_module
 

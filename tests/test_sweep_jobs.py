@@ -10,7 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
 from stockrnn.errors import StockrnnError
-from stockrnn.run_outputs import readable_hparams
+from stockrnn.outputs.runs import readable_hparams
 from stockrnn.utils import threads
 from stockrnn.utils.config import CONFIG_DIR, run_name
 from stockrnn.utils.entry import sweep_job_failures_recorded

@@ -51,7 +51,7 @@ def test_datamodule_targets_are_encoded_changes_fit_on_training_rows(prices_csv,
 
 def test_a_short_diff_training_on_mastercard_sits_near_persistence_and_beats_a_wrong_model(
         tmp_path, mastercard_csv):
-    from stockrnn.evaluation import evaluate
+    from stockrnn.evaluation.evaluate import evaluate
     from stockrnn.train import train
 
     from conftest import compose_config

@@ -12,8 +12,8 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.metadata import parse_session_start_info_plugin_data
 
-from stockrnn.baselines import fit_linear_baseline
-from stockrnn.callbacks import ProgressBar
+from stockrnn.evaluation.baselines import fit_linear_baseline
+from stockrnn.training.callbacks import ProgressBar
 from stockrnn.errors import StockrnnError
 from stockrnn.eval import evaluate_checkpoint
 from stockrnn.train import train

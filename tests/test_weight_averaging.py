@@ -11,7 +11,7 @@ from torch.optim.swa_utils import AveragedModel
 from stockrnn.errors import StockrnnError
 from stockrnn.eval import evaluate_checkpoint
 from stockrnn.train import train
-from stockrnn.weight_averaging import ExponentialWeightAveraging
+from stockrnn.training.weight_averaging import ExponentialWeightAveraging
 
 from conftest import compose_config
 from test_faults import crash_after_epoch_2, without_time

@@ -16,13 +16,13 @@ import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
-from stockrnn.backtest_outputs import fold_row, pooled_metrics, print_backtest, write_backtest
+from stockrnn.outputs.backtests import fold_row, pooled_metrics, print_backtest, write_backtest
 from stockrnn.data.panel import PanelDataModule
 from stockrnn.errors import StockrnnError
-from stockrnn.evaluation import Evaluation
-from stockrnn.folds import Fold, check_folds, plan_folds
-from stockrnn.mlflow_runs import check_mlflow_installed, record_backtest, run_ids
-from stockrnn.run_outputs import refuse_finished_run_dir, run_hparams
+from stockrnn.evaluation.evaluate import Evaluation
+from stockrnn.training.folds import Fold, check_folds, plan_folds
+from stockrnn.outputs.mlflow_runs import check_mlflow_installed, record_backtest, run_ids
+from stockrnn.outputs.runs import refuse_finished_run_dir, run_hparams
 from stockrnn.train import train
 from stockrnn.utils.command import command
 from stockrnn.utils.config import check_config

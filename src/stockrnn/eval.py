@@ -6,11 +6,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from stockrnn.checkpoints import datamodule_for, load_checkpoint
+from stockrnn.training.checkpoints import datamodule_for, load_checkpoint
 from stockrnn.data.panel import PanelDataModule, refuse_unseen_series
-from stockrnn.evaluation import evaluate
-from stockrnn.mlflow_runs import check_mlflow_installed, record_run
-from stockrnn.run_outputs import (print_results, refuse_finished_run_dir, series_name, write_data_split,
+from stockrnn.evaluation.evaluate import evaluate
+from stockrnn.outputs.mlflow_runs import check_mlflow_installed, record_run
+from stockrnn.outputs.runs import (print_results, refuse_finished_run_dir, series_name, write_data_split,
                                   write_results)
 from stockrnn.utils.command import command
 from stockrnn.utils.entry import instantiate_all, user_errors_exit

@@ -13,13 +13,13 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from stockrnn.checkpoints import datamodule_for, load_checkpoint
+from stockrnn.training.checkpoints import datamodule_for, load_checkpoint
 from stockrnn.data.datamodule import StockDataModule
 from stockrnn.data.features import check_finite
 from stockrnn.data.panel import PanelDataModule, refuse_unseen_series
 from stockrnn.data.scaling import TRAINED_BOUNDS
 from stockrnn.data.sessions import next_trading_days
-from stockrnn.distribution_evaluation import checkpoint_calibration, levels_of, network_quantiles
+from stockrnn.evaluation.distributions import checkpoint_calibration, levels_of, network_quantiles
 from stockrnn.errors import StockrnnError
 from stockrnn.models.distributions import has_quantiles
 from stockrnn.models.forecaster import Forecaster

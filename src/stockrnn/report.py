@@ -17,7 +17,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from stockrnn.errors import StockrnnError
-from stockrnn.summary import job_dirs, markdown, write_summary
+from stockrnn.outputs.summary import job_dirs, markdown, write_summary
 from stockrnn.utils.entry import user_errors_exit
 
 log = logging.getLogger(__name__)

@@ -12,14 +12,14 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
-from stockrnn.callbacks import EpochLog, FitTimer, RandomState
-from stockrnn.checkpoints import check_resumable, load_initial_weights
-from stockrnn.distribution_evaluation import check_baseline_rows
+from stockrnn.training.callbacks import EpochLog, FitTimer, RandomState
+from stockrnn.training.checkpoints import check_resumable, load_initial_weights
+from stockrnn.evaluation.distributions import check_baseline_rows
 from stockrnn.errors import StockrnnError
-from stockrnn.evaluation import evaluate
-from stockrnn.mlflow_runs import check_mlflow_installed, record_run
-from stockrnn.resume import exit_interrupted
-from stockrnn.run_outputs import (print_results, refuse_finished_run_dir, run_hparams, series_name,
+from stockrnn.evaluation.evaluate import evaluate
+from stockrnn.outputs.mlflow_runs import check_mlflow_installed, record_run
+from stockrnn.training.resume import exit_interrupted
+from stockrnn.outputs.runs import (print_results, refuse_finished_run_dir, run_hparams, series_name,
                                   write_data_split, write_results)
 from stockrnn.utils.command import command
 from stockrnn.utils.config import check_config

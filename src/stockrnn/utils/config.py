@@ -15,10 +15,10 @@ from stockrnn.data.prices import DECIMALS, FILLS, SEPARATORS
 from stockrnn.data.scaling import SCALERS
 from stockrnn.data.sessions import check_calendar
 from stockrnn.data.splits import date_bound
-from stockrnn.calibration import CALIBRATIONS
+from stockrnn.evaluation.calibration import CALIBRATIONS
 from stockrnn.data.targets import TRANSFORMS
 from stockrnn.errors import StockrnnError
-from stockrnn.interval_scores import LEVELS
+from stockrnn.evaluation.interval_scores import LEVELS
 from stockrnn.models.distributions import DISTRIBUTIONS
 from stockrnn.models.network import CELLS
 

@@ -96,7 +96,7 @@ class KeepFinishedRuns(Callback):
     run whose directory it was given again (train and eval repeat the check for sweep jobs)."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        from stockrnn.run_outputs import refuse_finished_run_dir  # heavy imports: only when it runs
+        from stockrnn.outputs.runs import refuse_finished_run_dir  # heavy imports: only when it runs
 
         with user_errors_exit():
             refuse_finished_run_dir(Path(config.hydra.run.dir))

@@ -13,7 +13,7 @@ from lightning.pytorch.loggers import Logger, MLFlowLogger
 from omegaconf import DictConfig
 
 from stockrnn.errors import StockrnnError
-from stockrnn.run_outputs import readable_hparams
+from stockrnn.outputs.runs import readable_hparams
 from stockrnn.utils.quiet import silence_mlflow_notices
 
 INSTALL = "pip install 'stockrnn[mlflow]'"

@@ -14,15 +14,15 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from stockrnn import plots
+from stockrnn.outputs import plots
 from stockrnn.data.datamodule import StockDataModule
 from stockrnn.data.panel import PanelDataModule
-from stockrnn.confidence_set import VAL_PREDICTIONS
-from stockrnn.evaluation import split_report
-from stockrnn.forecasts import Forecasts
-from stockrnn.folds import Fold
-from stockrnn.panel_report import panel_metrics, per_series_table
-from stockrnn.run_outputs import (HPARAM_METRICS, add_png, hparam_metrics, log_hparams_session, markdown_table,
+from stockrnn.evaluation.confidence_set import VAL_PREDICTIONS
+from stockrnn.evaluation.evaluate import split_report
+from stockrnn.evaluation.forecasts import Forecasts
+from stockrnn.training.folds import Fold
+from stockrnn.evaluation.per_series import panel_metrics, per_series_table
+from stockrnn.outputs.runs import (HPARAM_METRICS, add_png, hparam_metrics, log_hparams_session, markdown_table,
                                   print_results, split_ranges)
 from stockrnn.utils.files import write_json_atomically
 

@@ -10,8 +10,8 @@ import pandas as pd
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from stockrnn import plots
-from stockrnn.confidence_set import confidence_set, validation_losses
+from stockrnn.outputs import plots
+from stockrnn.evaluation.confidence_set import confidence_set, validation_losses
 from stockrnn.errors import StockrnnError
 from stockrnn.utils.entry import ERROR_FILE
 

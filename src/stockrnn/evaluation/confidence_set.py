@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 from arch.bootstrap import MCS
 
-from stockrnn.interval_scores import crps
+from stockrnn.evaluation.interval_scores import crps
 
 MCS_SIZE = 0.10  # 1 - confidence
 MIN_SHARED_DAYS = 10  # fewer: no set is formed (the bootstrap has nothing to resample)
-VAL_PREDICTIONS = "val_predictions.csv"  # as stockrnn.run_outputs writes it (that module imports torch)
+VAL_PREDICTIONS = "val_predictions.csv"  # as stockrnn.outputs.runs writes it (that module imports torch)
 
 
 def _targets(table: pd.DataFrame) -> pd.MultiIndex:

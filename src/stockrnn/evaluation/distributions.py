@@ -9,20 +9,20 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from stockrnn.calibration import calibrate, cross_fitted
+from stockrnn.evaluation.calibration import calibrate, cross_fitted
 from stockrnn.data.datamodule import StockDataModule
-from stockrnn.distribution_baselines import (
+from stockrnn.evaluation.distribution_baselines import (
     CLIMATOLOGY_MIN_CHANGES,
     GARCH_MIN_CHANGES,
     climatology_quantiles,
     garch_quantiles,
 )
 from stockrnn.errors import StockrnnError
-from stockrnn.forecasts import Forecasts
-from stockrnn.interval_scores import crps_per_window, interval_metrics
-from stockrnn.metrics import skill
+from stockrnn.evaluation.forecasts import Forecasts
+from stockrnn.evaluation.interval_scores import crps_per_window, interval_metrics
+from stockrnn.evaluation.metrics import skill
 from stockrnn.models.forecaster import Forecaster
-from stockrnn.significance import diebold_mariano_losses
+from stockrnn.evaluation.significance import diebold_mariano_losses
 
 # The distribution baselines, each fit on the training rows only (see distribution_baselines.py).
 BASELINES = {"climatology": climatology_quantiles, "garch": garch_quantiles}

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from stockrnn.baselines import LinearBaseline, fit_linear_baseline
+from stockrnn.evaluation.baselines import LinearBaseline, fit_linear_baseline
 from stockrnn.data.datamodule import StockDataModule
 from stockrnn.data.splits import WindowRange
-from stockrnn.distribution_evaluation import distribution_report, with_distributions
-from stockrnn.forecasts import Forecasts, network_outputs
-from stockrnn.metrics import forecast_report, validation_report
+from stockrnn.evaluation.distributions import distribution_report, with_distributions
+from stockrnn.evaluation.forecasts import Forecasts, network_outputs
+from stockrnn.evaluation.metrics import forecast_report, validation_report
 from stockrnn.models.distributions import has_quantiles
 from stockrnn.models.forecaster import Forecaster
 
@@ -62,7 +62,7 @@ def evaluate(module: Forecaster, datamodule: StockDataModule) -> Evaluation:
     a distribution also its quantiles, the distribution baselines' and their scores. A panel's
     DataModule is evaluated series by series (panel_evaluation.py)."""
     if not isinstance(datamodule, StockDataModule):
-        from stockrnn.panel_evaluation import evaluate_panel  # it builds on this module's functions
+        from stockrnn.evaluation.panel_evaluation import evaluate_panel  # it builds on this module's functions
 
         return evaluate_panel(module, datamodule)
     splits = datamodule.splits

@@ -9,15 +9,15 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from stockrnn.baselines import fit_linear_baseline
-from stockrnn.calibration import apply_cross_fitted, cross_fit_offsets
+from stockrnn.evaluation.baselines import fit_linear_baseline
+from stockrnn.evaluation.calibration import apply_cross_fitted, cross_fit_offsets
 from stockrnn.data.panel import PanelDataModule
-from stockrnn.distribution_evaluation import checkpoint_calibration, levels_of, with_distributions
-from stockrnn.evaluation import Evaluation, split_forecasts, split_report
-from stockrnn.forecasts import Forecasts, network_outputs
+from stockrnn.evaluation.distributions import checkpoint_calibration, levels_of, with_distributions
+from stockrnn.evaluation.evaluate import Evaluation, split_forecasts, split_report
+from stockrnn.evaluation.forecasts import Forecasts, network_outputs
 from stockrnn.models.distributions import has_quantiles
 from stockrnn.models.forecaster import Forecaster
-from stockrnn.panel_report import panel_metrics, per_series_table
+from stockrnn.evaluation.per_series import panel_metrics, per_series_table
 
 
 def series_labels(name: str, n: int) -> np.ndarray:

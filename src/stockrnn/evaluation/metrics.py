@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stockrnn.significance import significance
+from stockrnn.evaluation.significance import significance
 
 
 def error_metrics(actual: np.ndarray, predicted: np.ndarray, last_known: np.ndarray) -> dict[str, float]:

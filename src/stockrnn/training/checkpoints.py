@@ -15,7 +15,7 @@ from stockrnn.data.panel import PanelDataModule, make_datamodule
 from stockrnn.data.panel_sources import is_glob
 from stockrnn.errors import StockrnnError
 from stockrnn.models.forecaster import Forecaster
-from stockrnn.resume import OVERRIDES_FILE, run_dir_of, train_command
+from stockrnn.training.resume import OVERRIDES_FILE, run_dir_of, train_command
 from stockrnn.utils.config import check_data_settings
 
 REQUIRED_KEYS = ("state_dict", "hyper_parameters", "datamodule_hyper_parameters")

@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stockrnn.distribution_evaluation import distribution_report
-from stockrnn.forecasts import Forecasts
-from stockrnn.metrics import error_metrics, forecast_report, skill, validation_report
-from stockrnn.significance import diebold_mariano
+from stockrnn.evaluation.distributions import distribution_report
+from stockrnn.evaluation.forecasts import Forecasts
+from stockrnn.evaluation.metrics import error_metrics, forecast_report, skill, validation_report
+from stockrnn.evaluation.significance import diebold_mariano
 
 # per_series.csv's columns: per_series_table's name -> the report key it is read from.
 POINT_COLUMNS = {

@@ -18,15 +18,15 @@ from rich.table import Table
 from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
-from stockrnn import plots
-from stockrnn.callbacks import run_log
-from stockrnn.confidence_set import VAL_PREDICTIONS  # the validation forecasts a sweep's MCS compares
+from stockrnn.outputs import plots
+from stockrnn.training.callbacks import run_log
+from stockrnn.evaluation.confidence_set import VAL_PREDICTIONS  # the validation forecasts a sweep's MCS compares
 from stockrnn.data.datamodule import StockDataModule
-from stockrnn.distribution_evaluation import BASELINES
+from stockrnn.evaluation.distributions import BASELINES
 from stockrnn.errors import StockrnnError
-from stockrnn.evaluation import Evaluation
-from stockrnn.interval_scores import SCORES
-from stockrnn.significance import verdicts
+from stockrnn.evaluation.evaluate import Evaluation
+from stockrnn.evaluation.interval_scores import SCORES
+from stockrnn.evaluation.significance import verdicts
 from stockrnn.utils.files import write_json_atomically
 
 log = logging.getLogger(__name__)

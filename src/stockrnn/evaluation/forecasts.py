@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from stockrnn.metrics import persistence_forecast
+from stockrnn.evaluation.metrics import persistence_forecast
 from stockrnn.models.forecaster import Forecaster
 
 

@@ -1,0 +1,2 @@
+"""Everything after the forecasts exist: the forecast table, metrics, baselines, significance tests,
+calibration and interval scores. Reads forecasts, never the DataModule."""

@@ -1,0 +1,1 @@
+"""What a run leaves: its files, figures, summaries and the trackers (TensorBoard, MLflow)."""
