@@ -77,13 +77,15 @@ def plain_loop(datamodule, hparams: dict, epochs: int, device: torch.device) -> 
     """The tutorial's loop: TensorDataset + DataLoader, Adam, MSE, validation with .item()."""
     from stockrnn.models.network import RecurrentNetwork
 
+    (series,) = datamodule.parts.values()
+
     def tensors(window_range):
-        x, y, _ = datamodule.dataset(window_range).all_windows()
+        x, y, _ = series.dataset(window_range).all_windows()
         return x.contiguous(), y.contiguous()
 
-    train_loader = DataLoader(TensorDataset(*tensors(datamodule.splits.train)),
+    train_loader = DataLoader(TensorDataset(*tensors(series.splits.train)),
                               batch_size=datamodule.batch_size, shuffle=True)
-    val_loader = DataLoader(TensorDataset(*tensors(datamodule.splits.val)), batch_size=datamodule.batch_size)
+    val_loader = DataLoader(TensorDataset(*tensors(series.splits.val)), batch_size=datamodule.batch_size)
     network = RecurrentNetwork(**{k: hparams[k] for k in (
         "n_features", "horizon", "cell", "hidden_size", "num_layers", "dropout", "bidirectional",
         "nonlinearity")}).to(device)
@@ -193,7 +195,7 @@ class PeakMemory:
 def windowing_child(points: int, n_steps: int) -> dict:
     """Run in a fresh process: split, scale and window a `points`-long series; peak memory above
     what the process held before the series existed."""
-    from stockrnn.data.datamodule import StockDataModule
+    from stockrnn.data.datamodule import PriceDataModule
 
     memory = PeakMemory()
     # One row per minute: 10 million trading days would pass pandas' last representable date.
@@ -204,13 +206,13 @@ def windowing_child(points: int, n_steps: int) -> dict:
     # Train up to the day 70% of the rows in, test on every day after it (date bounds are days).
     day = lambda stamp: stamp.strftime("%Y-%m-%d")  # noqa: E731
     train_end = dates[int(0.7 * points)]
-    datamodule = StockDataModule(features=["High"], target="High", path="(benchmark)",
+    datamodule = PriceDataModule(features=["High"], target="High", path="(benchmark)",
                                  train_start=day(dates[0]), train_end=day(train_end),
                                  test_start=day(train_end + pd.Timedelta(days=1)), test_end=day(dates[-1]),
                                  n_steps=n_steps, batch_size=256)
     memory.start()
     started = time.perf_counter()
-    datamodule.prepare(frame)
+    datamodule.prepare_series({"benchmark": frame})
     loaders = [datamodule.train_dataloader(), datamodule.val_dataloader(), datamodule.test_dataloader()]
     train_minibatches, val_batch, test_batch = [next(iter(loader)) for loader in loaders]
     seconds = time.perf_counter() - started
@@ -246,14 +248,15 @@ def linear_row(n_steps: int, repeats: int = 5) -> dict:
         cfg = compose_run(["experiment=mastercard_best", *data, f"data.n_steps={n_steps}"], output_dir)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
-    splits = datamodule.splits
+    (series_data,) = datamodule.parts.values()
+    splits = series_data.splits
     seconds = []
     for _ in range(repeats):  # what evaluate does for the baseline: fit, forecast validation and test
         start = time.perf_counter()
-        linear = fit_linear_baseline(datamodule.dataset(splits.train), datamodule.dataset(splits.val))
+        linear = fit_linear_baseline(series_data.dataset(splits.train), series_data.dataset(splits.val))
         for windows in (splits.val, splits.test):
-            datamodule.to_price(linear.predict(datamodule.dataset(windows)),
-                                datamodule.split_targets(windows).last_known)
+            series_data.to_price(linear.predict(series_data.dataset(windows)),
+                                 series_data.split_targets(windows).last_known)
         seconds.append(time.perf_counter() - start)
     return {"name": f"linear/n_steps={n_steps}", "series": series, "n_steps": n_steps,
             "features": datamodule.n_features,
@@ -268,7 +271,7 @@ def distribution_baselines_row(repeats: int = 5) -> dict:
     2016-2020, test 2021). The issue's target: GARCH under a second."""
     from hydra.utils import instantiate
 
-    from stockrnn.evaluation.distributions import baseline_fit_rows, baseline_quantiles
+    from stockrnn.training.forecast_tables import baseline_fit_rows, baseline_quantiles
     from stockrnn.evaluation.interval_scores import LEVELS
 
     if MASTERCARD_CSV.is_file():
@@ -279,16 +282,17 @@ def distribution_baselines_row(repeats: int = 5) -> dict:
         cfg = compose_run(["experiment=mastercard_best", *data], output_dir)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
-    splits = datamodule.splits
+    (series_data,) = datamodule.parts.values()
+    splits = series_data.splits
     seconds = {}
     for name in ("garch", "climatology"):  # as a run calls them: fit, filter, quantiles of both splits
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            baseline_quantiles(datamodule, LEVELS, (name,))
+            baseline_quantiles(series_data, LEVELS, (name,))
             times.append(time.perf_counter() - start)
         seconds[name] = round(statistics.median(times), 4)
-    fit_first, fit_stop = baseline_fit_rows(datamodule)
+    fit_first, fit_stop = baseline_fit_rows(series_data)
     return {"name": "distribution_baselines", "series": series, "transform": datamodule.transform,
             "train_changes": fit_stop - fit_first - 1, "windows": splits.val.count + splits.test.count,
             "levels": len(LEVELS), "garch_seconds": seconds["garch"],

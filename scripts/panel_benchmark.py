@@ -62,7 +62,7 @@ def panel_child(csv: Path, years: int) -> dict:
     from benchmark import PeakMemory, compose_run
 
     import stockrnn.train as train_module
-    from stockrnn.data.panel import PanelDataModule
+    from stockrnn.data.datamodule import PriceDataModule
 
     memory = PeakMemory().start()
     seconds, peaks = {}, {}
@@ -76,7 +76,7 @@ def panel_child(csv: Path, years: int) -> dict:
             return result
         return wrapper
 
-    PanelDataModule.setup = timed("setup", PanelDataModule.setup)
+    PriceDataModule.setup = timed("setup", PriceDataModule.setup)
     L.Trainer.fit = timed("fit", L.Trainer.fit)
     train_module.evaluate = timed("evaluate", train_module.evaluate)
     with tempfile.TemporaryDirectory() as output_dir:

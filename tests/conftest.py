@@ -13,10 +13,19 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
+from stockrnn.data.datamodule import PriceDataModule
+from stockrnn.data.series import PriceSeries
 from stockrnn.utils.config import CONFIG_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MASTERCARD_CSV = REPO_ROOT.parent / "shared" / "data" / "Mastercard_stock_history.csv"
+
+
+def one_series(datamodule: PriceDataModule) -> PriceSeries:
+    """A one-series run's data after setup: the only series of its DataModule (a panel of one)."""
+    datamodule.setup("fit")
+    (series,) = datamodule.parts.values()
+    return series
 
 
 def run_module(module: str, *args: str, timeout: float = 300, env: dict | None = None,

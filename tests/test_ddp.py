@@ -12,7 +12,6 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from stockrnn.data.panel import PanelDataModule
 
 from conftest import compose_config, run_module, synthetic_prices
 
@@ -41,11 +40,9 @@ class RecordWindows(L.Callback):
 def window_ids(datamodule) -> dict[tuple[float, float], int]:
     """(series index, anchor) -> the window's index among the training windows."""
     datamodule.setup("fit")
-    # a panel pools its series' training windows; one series has them in one range
-    windows = (datamodule.pooled("train") if isinstance(datamodule, PanelDataModule)
-               else datamodule.dataset(datamodule.splits.train))
+    windows = datamodule.pooled("train")  # every series' training windows (one series: a panel of one)
     batch = windows.all_windows()
-    series = batch[3] if len(batch) > 3 else torch.zeros_like(batch[2])
+    series = batch[3]
     ids = {(float(s), float(a)): i for i, (s, a) in enumerate(zip(series.double(), batch[2].double()))}
     assert len(ids) == len(windows)  # every window has its own name
     return ids

@@ -11,10 +11,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stockrnn.evaluation.calibration import apply_cross_fitted, calibrate, conformal_offsets, cross_fit_offsets, cross_fitted
+from stockrnn.models.calibration import apply_cross_fitted, calibrate, conformal_offsets, cross_fit_offsets, cross_fitted
 from stockrnn.training.callbacks import EpochLog
 from stockrnn.eval import evaluate_checkpoint
-from stockrnn.evaluation.forecasts import network_outputs
+from stockrnn.training.forecast_tables import network_outputs
 from stockrnn.models.distributions import DEFAULT_QUANTILES, NormalForecast, QuantileForecast
 from stockrnn.models.forecaster import Forecaster
 from stockrnn.predict import forecast, print_forecast

@@ -8,43 +8,47 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from stockrnn.data.datamodule import StockDataModule
+from stockrnn.data.datamodule import PriceDataModule
+from stockrnn.data.series import PriceSeries
 from stockrnn.models.forecaster import Forecaster
 
+from conftest import one_series
 
-def datamodule(path, batches_per_step: int) -> StockDataModule:
-    dm = StockDataModule(path=str(path), features=["High", "Close"], target="High", train_start=2015,
+
+def datamodule(path, batches_per_step: int) -> tuple[PriceDataModule, PriceSeries]:
+    """A one-series DataModule and its series."""
+    dm = PriceDataModule(path=str(path), features=["High", "Close"], target="High", train_start=2015,
                          train_end=2016, test_start=2017, test_end=2017, n_steps=5, batch_size=8,
                          batches_per_step=batches_per_step)
-    dm.setup("fit")
-    return dm
+    return dm, one_series(dm)
 
 
 @pytest.mark.parametrize("shuffle", [True, False])
 def test_fast_path_minibatches_equal_a_plain_dataloaders_in_order(prices_csv, shuffle):
-    dm = datamodule(prices_csv, batches_per_step=16)
+    dm, series = datamodule(prices_csv, batches_per_step=16)
     dm.shuffle_train = shuffle
     torch.manual_seed(3)
     fast = [mb for chunk in dm.train_dataloader() for mb in chunk]
     torch.manual_seed(3)
-    plain = list(DataLoader(TensorDataset(*dm.dataset(dm.splits.train).all_windows()), batch_size=8,
+    plain = list(DataLoader(TensorDataset(*series.dataset(series.splits.train).all_windows()), batch_size=8,
                             shuffle=shuffle))
-    assert len(fast) == len(plain) == -(-dm.splits.train.count // 8)
-    for fast_parts, plain_parts in zip(fast, plain):
+    assert len(fast) == len(plain) == -(-series.splits.train.count // 8)
+    for (*fast_parts, series_index), plain_parts in zip(fast, plain):
+        assert (series_index == 0).all()  # a panel of one: every window is series 0's
         for fast_part, plain_part in zip(fast_parts, plain_parts, strict=True):
             torch.testing.assert_close(fast_part, plain_part, rtol=0, atol=0)
 
 
 def test_validation_batches_cover_the_validation_windows_in_time_order(prices_csv):
-    dm = datamodule(prices_csv, batches_per_step=4)
-    parts = [torch.cat(part) for part in zip(*dm.val_dataloader())]
-    for part, expected in zip(parts, dm.dataset(dm.splits.val).all_windows(), strict=True):
+    dm, series = datamodule(prices_csv, batches_per_step=4)
+    parts = [torch.cat(part) for part in zip(*dm.val_dataloader())][:3]  # the series index aside
+    for part, expected in zip(parts, series.dataset(series.splits.val).all_windows(), strict=True):
         torch.testing.assert_close(part, expected, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_a_lightning_fit_reaches_the_weights_of_a_plain_loop(prices_csv, cell):
-    dm = datamodule(prices_csv, batches_per_step=16)
+    dm, series = datamodule(prices_csv, batches_per_step=16)
     torch.manual_seed(0)
     module = Forecaster(n_features=2, cell=cell, hidden_size=8, gradient_clip_val=0.5)
     network = copy.deepcopy(module.network)
@@ -58,7 +62,7 @@ def test_a_lightning_fit_reaches_the_weights_of_a_plain_loop(prices_csv, cell):
               num_sanity_val_steps=0).fit(module, datamodule=dm)
 
     torch.manual_seed(1)
-    loader = DataLoader(TensorDataset(*dm.dataset(dm.splits.train).all_windows()), batch_size=8, shuffle=True)
+    loader = DataLoader(TensorDataset(*series.dataset(series.splits.train).all_windows()), batch_size=8, shuffle=True)
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
     for _ in range(2):
         for x, y, _ in loader:

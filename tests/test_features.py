@@ -4,11 +4,11 @@ import numpy as np
 import torch
 import pytest
 
-from stockrnn.data.datamodule import StockDataModule
+from stockrnn.data.datamodule import PriceDataModule
 from stockrnn.data.features import add_derived, base_columns
 from stockrnn.errors import StockrnnError
 
-from conftest import synthetic_prices
+from conftest import one_series, synthetic_prices
 
 FEATURES = ["High.log_return", "Close/High", "Low/High", "Open/High", "Volume.diff", "High"]
 
@@ -36,8 +36,7 @@ def test_no_input_window_holds_a_value_from_its_target_day(prices_csv):
     target day on changes no input of that window."""
     kwargs = dict(features=FEATURES, target="High", train_start=2015, train_end=2016, test_start=2017,
                   test_end=2017, n_steps=4, horizon=2)
-    dm = StockDataModule(path=str(prices_csv), **kwargs)
-    dm.setup("fit")
+    dm = one_series(PriceDataModule(path=str(prices_csv), **kwargs))
     test = dm.dataset(dm.splits.test)
     i = 10
     x, _, anchor = test[i]
@@ -47,8 +46,7 @@ def test_no_input_window_holds_a_value_from_its_target_day(prices_csv):
     frame.loc[frame["Date"] >= target_day.strftime("%Y-%m-%d"), ["Open", "High", "Low", "Close", "Volume"]] *= 3
     changed_csv = prices_csv.parent / "changed.csv"
     frame.to_csv(changed_csv, index=False)
-    changed = StockDataModule(path=str(changed_csv), **kwargs)
-    changed.setup("fit")
+    changed = one_series(PriceDataModule(path=str(changed_csv), **kwargs))
     x2, y2, anchor2 = changed.dataset(changed.splits.test)[i]
     torch_equal = (x == x2).all().item()
     assert torch_equal and anchor == anchor2
@@ -56,7 +54,7 @@ def test_no_input_window_holds_a_value_from_its_target_day(prices_csv):
 
 
 def test_a_derived_feature_of_a_missing_column_lists_the_columns(prices_csv):
-    dm = StockDataModule(path=str(prices_csv), features=["Adj Close/High"], target="High", train_start=2015,
+    dm = PriceDataModule(path=str(prices_csv), features=["Adj Close/High"], target="High", train_start=2015,
                          train_end=2016, test_start=2017, test_end=2017, n_steps=4)
     with pytest.raises(StockrnnError, match=r"\['Adj Close'\] not found; available: Open, High"):
         dm.setup("fit")
@@ -70,7 +68,7 @@ def test_a_zero_volume_under_a_log_return_is_named_and_one_outside_the_dates_is_
     frame.to_csv(path, index=False)
 
     def datamodule(train_start):
-        return StockDataModule(path=str(path), features=["High.log_return", "Volume.log_return"], target="High",
+        return PriceDataModule(path=str(path), features=["High.log_return", "Volume.log_return"], target="High",
                                train_start=train_start, train_end=2016, test_start=2017, test_end=2017, n_steps=4)
 
     with pytest.raises(StockrnnError, match=r"feature 'Volume.log_return' is not a finite number on 2016-03-01 "
@@ -78,8 +76,7 @@ def test_a_zero_volume_under_a_log_return_is_named_and_one_outside_the_dates_is_
         datamodule(2016).setup("fit")
     frame.loc[frame["Date"] == "2016-03-01", "Volume"] = 5_000
     frame.to_csv(path, index=False)
-    dm = datamodule(2016)
-    dm.setup("fit")  # the zero of 2015 lies outside every window of this run
+    dm = one_series(datamodule(2016))  # the zero of 2015 lies outside every window of this run
     assert torch.isfinite(dm.inputs[dm.splits.train.first - dm.n_steps:]).all()
     with pytest.raises(StockrnnError, match=r"on 2015-01-06"):
         datamodule(2015).setup("fit")
@@ -90,7 +87,7 @@ def test_a_ratio_over_a_zero_names_the_denominator(tmp_path):
     frame.loc[frame["Date"] == "2016-06-01", "Low"] = 0
     path = tmp_path / "prices.csv"
     frame.to_csv(path, index=False)
-    dm = StockDataModule(path=str(path), features=["High/Low"], target="High", train_start=2015,
+    dm = PriceDataModule(path=str(path), features=["High/Low"], target="High", train_start=2015,
                          train_end=2016, test_start=2017, test_end=2017, n_steps=4)
     with pytest.raises(StockrnnError, match=r"feature 'High/Low' is not a finite number on 2016-06-01 .*"
                                             r"it needs 'Low' to be non-zero"):

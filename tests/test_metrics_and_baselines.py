@@ -8,7 +8,7 @@ from sklearn.linear_model import Ridge
 
 from stockrnn.evaluation import baselines
 from stockrnn.evaluation.baselines import ALPHAS, fit_linear_baseline, flat_windows
-from stockrnn.data.panel import PooledWindows
+from stockrnn.data.windows import PooledWindows
 from stockrnn.data.targets import TargetCodec
 from stockrnn.data.windows import WindowDataset
 from stockrnn.evaluation.metrics import error_metrics, forecast_report, persistence_forecast

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from conftest import compose_config, run_module
 from stockrnn.backtest import backtest
-from stockrnn.data.datamodule import StockDataModule
-from stockrnn.data.panel import PanelDataModule, PooledWindows, make_datamodule
+from stockrnn.data.datamodule import PriceDataModule
+from stockrnn.data.windows import PooledWindows
 from stockrnn.data.targets import TargetCodec
 from stockrnn.data.windows import WindowDataset
 from stockrnn.eval import evaluate_checkpoint
@@ -125,18 +125,18 @@ def test_pooled_windows_never_cross_series(panel):
             pooled.__getitems__(outside)
 
 
-def panel_datamodule(path: str, **overrides) -> PanelDataModule:
+def panel_datamodule(path: str, **overrides) -> PriceDataModule:
     settings = {"path": path, "series_column": "Name", "features": ["High", "Close"], "target": "High",
                 "train_start": "2015", "train_end": "2016", "test_start": "2017", "test_end": "2017",
                 "n_steps": 5, "horizon": 2, "transform": "diff"} | overrides
-    datamodule = make_datamodule(**settings)
+    datamodule = PriceDataModule(**settings)
     datamodule.setup("fit")
     return datamodule
 
 
 def test_a_panels_windows_are_each_series_own_windows_laid_end_to_end(tmp_path):
     datamodule = panel_datamodule(written(random_walks(), tmp_path / "panel.csv"))
-    assert isinstance(datamodule, PanelDataModule) and datamodule.series_names == NAMES
+    assert datamodule.is_panel and datamodule.series_names == NAMES
     for split in ("train", "val", "test"):
         pooled = datamodule.pooled(split).all_windows()
         own = [part.dataset(getattr(part.splits, split)).all_windows() for part in datamodule.parts.values()]
@@ -168,7 +168,7 @@ def test_a_series_scalers_see_only_its_own_training_rows(tmp_path, transform):
     earlier.loc[aaa & (frame["Date"] == "2015-06-01"), ["High", "Close"]] *= 3  # one training day of AAA
     assert stored(earlier, "AAA") != original
     # And they are what AAA alone, read as one series, gets.
-    alone = StockDataModule(path=written(frame[aaa].drop(columns="Name"), tmp_path / "aaa.csv"),
+    alone = PriceDataModule(path=written(frame[aaa].drop(columns="Name"), tmp_path / "aaa.csv"),
                             features=["High", "Close"], target="High", train_start="2015", train_end="2016",
                             test_start="2017", test_end="2017", n_steps=5, horizon=2, transform=transform)
     alone.setup("fit")
@@ -463,7 +463,7 @@ def test_predict_leaves_out_the_series_its_run_dropped(tmp_path, embedding, capl
     late = late[late["Date"] >= "2017-03-01"]  # listed after the training years: dropped
     csv = written(pd.concat([frame, late]), tmp_path / "panel.csv")
     train(compose_config([*QUICK, f"data.path={csv}", f"model.series_embedding={embedding}"], tmp_path / "run"))
-    state = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=True)["PanelDataModule"]
+    state = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=True)["PriceDataModule"]
     assert state["series"] == NAMES and state["dropped"] == ["LATE"]
     with caplog.at_level("WARNING"):
         table, _ = forecast(str(tmp_path / "run" / "checkpoints" / "best.ckpt"), None)

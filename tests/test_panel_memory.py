@@ -8,16 +8,16 @@ import pandas as pd
 import torch
 
 from conftest import synthetic_prices
-from stockrnn.data.panel import PanelDataModule, make_datamodule
+from stockrnn.data.datamodule import PriceDataModule
 from stockrnn.evaluation.forecasts import Forecasts
-from stockrnn.evaluation.panel_evaluation import series_labels
+from stockrnn.training.forecast_tables import series_labels
 
 
-def three_series(tmp_path) -> PanelDataModule:
+def three_series(tmp_path) -> PriceDataModule:
     frames = [synthetic_prices(seed=k).assign(Name=name) for k, name in enumerate(["AAA", "BBB", "CCC"])]
     path = tmp_path / "panel.csv"
     pd.concat(frames).to_csv(path, index=False)
-    datamodule = make_datamodule(path=str(path), series_column="Name", features=["High", "Close"],
+    datamodule = PriceDataModule(path=str(path), series_column="Name", features=["High", "Close"],
                                  target="High", train_start="2015", train_end="2016", test_start="2017",
                                  test_end="2017", n_steps=5, horizon=2)
     datamodule.setup("fit")

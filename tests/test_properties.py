@@ -11,9 +11,12 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from stockrnn.data.datamodule import StockDataModule
+from stockrnn.data.datamodule import PriceDataModule
+from stockrnn.data.series import PriceSeries
 from stockrnn.data.scaling import Scaler
 from stockrnn.errors import StockrnnError
+
+from conftest import one_series
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -48,12 +51,10 @@ def write_csv(directory: Path, dates: pd.DatetimeIndex, values: np.ndarray) -> P
     return path
 
 
-def build(path, bounds, **kwargs) -> StockDataModule:
-    dm = StockDataModule(path=str(path), features=["High"], target="High", train_start=bounds[0],
-                         train_end=bounds[1], test_start=bounds[2], test_end=bounds[3], batch_size=16,
-                         **kwargs)
-    dm.setup("fit")
-    return dm
+def build(path, bounds, **kwargs) -> PriceSeries:
+    return one_series(PriceDataModule(path=str(path), features=["High"], target="High", train_start=bounds[0],
+                                      train_end=bounds[1], test_start=bounds[2], test_end=bounds[3], batch_size=16,
+                                      **kwargs))
 
 
 def rows_within(unique: pd.DatetimeIndex, start: str, end: str) -> np.ndarray:

@@ -6,20 +6,24 @@ import pandas as pd
 import pytest
 from sklearn.preprocessing import MinMaxScaler
 
-from stockrnn.data.datamodule import StockDataModule
+from stockrnn.data.datamodule import PriceDataModule
 from stockrnn.data.splits import date_bound, split_rows
 from stockrnn.errors import StockrnnError
 
-from conftest import synthetic_prices
+from conftest import one_series, synthetic_prices
 
 
-def datamodule(path, **overrides) -> StockDataModule:
+def datamodule(path, **overrides) -> PriceDataModule:
     settings = dict(path=str(path), features=["High", "Close"], target="High", train_start=2015,
                     train_end=2016, test_start=2017, test_end=2017, n_steps=5, horizon=1,
                     val_fraction=0.2, batch_size=8)
-    dm = StockDataModule(**(settings | overrides))
+    dm = PriceDataModule(**(settings | overrides))
     dm.setup("fit")
     return dm
+
+
+def series(path, **overrides):
+    return one_series(datamodule(path, **overrides))
 
 
 def test_year_bounds_are_inclusive():
@@ -39,7 +43,7 @@ def test_split_counts_follow_the_tutorial():
 
 
 def test_scaler_comes_from_training_dates_only(prices_csv, tmp_path):
-    dm = datamodule(prices_csv)
+    dm = series(prices_csv)
     prices = pd.read_csv(prices_csv, index_col="Date", parse_dates=True)
     train = prices.loc["2015":"2016"]
     reference = MinMaxScaler().fit(train[["High", "Close"]].to_numpy())
@@ -52,12 +56,12 @@ def test_scaler_comes_from_training_dates_only(prices_csv, tmp_path):
     frame.loc[outside, ["High", "Close"]] *= 10
     changed = tmp_path / "changed.csv"
     frame.to_csv(changed, index=False)
-    other = datamodule(changed)
+    other = series(changed)
     assert other.feature_scaler == dm.feature_scaler and other.target_codec == dm.target_codec
 
 
 def test_windows_respect_the_split_dates(prices_csv):
-    dm = datamodule(prices_csv, horizon=2)
+    dm = series(prices_csv, horizon=2)
     dates = dm.frame.index
     train, val, test = (dm.dataset(r) for r in (dm.splits.train, dm.splits.val, dm.splits.test))
     last_train_day = dates[dates.year <= 2016][-1]
@@ -76,14 +80,15 @@ def test_windows_respect_the_split_dates(prices_csv):
 
 def test_validation_and_test_loaders_keep_time_order(prices_csv):
     dm = datamodule(prices_csv)
-    for loader, window_range in ((dm.val_dataloader(), dm.splits.val), (dm.test_dataloader(), dm.splits.test)):
-        anchors = np.concatenate([anchor.numpy() for _, _, anchor in loader])
-        expected = dm.target_prices[window_range.first - 1:window_range.stop - 1].numpy()
+    part = one_series(dm)
+    for loader, window_range in ((dm.val_dataloader(), part.splits.val), (dm.test_dataloader(), part.splits.test)):
+        anchors = np.concatenate([anchor.numpy() for _, _, anchor, _ in loader])
+        expected = part.target_prices[window_range.first - 1:window_range.stop - 1].numpy()
         np.testing.assert_array_equal(anchors, expected)
 
 
 def test_every_test_day_is_forecast_once(prices_csv):
-    dm = datamodule(prices_csv, n_steps=30)
+    dm = series(prices_csv, n_steps=30)
     targets = dm.split_targets(dm.splits.test)
     test_days = dm.frame.index[dm.frame.index.year == 2017]
     assert list(pd.DatetimeIndex(targets.dates[:, 0])) == list(test_days)

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from stockrnn.data.datamodule import StockDataModule
+from stockrnn.data.datamodule import PriceDataModule
 from stockrnn.data.targets import TRANSFORMS, TargetCodec
+
+from conftest import one_series
 
 
 @pytest.mark.parametrize("transform", TRANSFORMS)
@@ -33,10 +35,9 @@ def test_change_transforms_measure_from_the_last_known_price():
 
 @pytest.mark.parametrize("transform", ["diff", "log_return"])
 def test_datamodule_targets_are_encoded_changes_fit_on_training_rows(prices_csv, transform):
-    dm = StockDataModule(path=str(prices_csv), features=["High"], target="High", train_start=2015,
-                         train_end=2016, test_start=2017, test_end=2017, n_steps=5, horizon=2,
-                         transform=transform, scaler="standard")
-    dm.setup("fit")
+    dm = one_series(PriceDataModule(path=str(prices_csv), features=["High"], target="High", train_start=2015,
+                                    train_end=2016, test_start=2017, test_end=2017, n_steps=5, horizon=2,
+                                    transform=transform, scaler="standard"))
     high = dm.frame["High"].to_numpy()
     first, stop = dm.splits.train_rows
     changes = np.diff(high[first:stop]) if transform == "diff" else np.diff(np.log(high[first:stop]))
@@ -51,7 +52,7 @@ def test_datamodule_targets_are_encoded_changes_fit_on_training_rows(prices_csv,
 
 def test_a_short_diff_training_on_mastercard_sits_near_persistence_and_beats_a_wrong_model(
         tmp_path, mastercard_csv):
-    from stockrnn.evaluation.evaluate import evaluate
+    from stockrnn.training.forecast_tables import evaluate
     from stockrnn.train import train
 
     from conftest import compose_config

@@ -18,7 +18,7 @@ from stockrnn.errors import StockrnnError
 from stockrnn.eval import evaluate_checkpoint
 from stockrnn.train import train
 
-from conftest import compose_config
+from conftest import compose_config, one_series
 
 CONTRACT_METRICS = {"val_rmse", "test_rmse", "test_mae", "test_mape", "test_direction_acc",
                     "persistence_rmse", "persistence_mae", "skill", "linear_rmse", "linear_mae",
@@ -142,7 +142,7 @@ def test_the_progress_bar_shows_no_logger_version(tmp_path):
 
 def test_the_linear_baselines_validation_figure_is_its_rmse_on_the_validation_windows(tmp_path):
     _, metrics, objects = run(tmp_path, ["model=gru"])
-    dm = objects["datamodule"]
+    dm = one_series(objects["datamodule"])
     linear = fit_linear_baseline(dm.dataset(dm.splits.train), dm.dataset(dm.splits.val))
     val = dm.split_targets(dm.splits.val)
     predicted = dm.to_price(linear.predict(dm.dataset(dm.splits.val)), val.last_known)
@@ -166,5 +166,5 @@ def test_the_mastercard_persistence_baseline_over_2021(tmp_path, mastercard_csv)
     assert metrics["n_test"] == 195
     assert metrics["persistence_rmse"] == pytest.approx(5.28, abs=0.005)
     assert metrics["persistence_mae"] == pytest.approx(3.84, abs=0.005)
-    dm = objects["datamodule"]
+    dm = one_series(objects["datamodule"])
     assert dm.splits.train_rows[1] - dm.splits.train_rows[0] == 1259

@@ -13,7 +13,7 @@ from stockrnn.eval import evaluate_checkpoint
 from stockrnn.train import train
 from stockrnn.training.weight_averaging import ExponentialWeightAveraging
 
-from conftest import compose_config
+from conftest import compose_config, one_series
 from test_faults import crash_after_epoch_2, without_time
 
 QUICK = ["trainer=cpu", "data.n_steps=5", "model.hidden_size=8", "callbacks=ema",
@@ -66,7 +66,7 @@ def test_the_averaged_weights_are_the_checkpoints_and_the_tested_ones(tmp_path):
     metrics, objects = train(cfg)
     module, trainer = objects["model"], objects["trainer"]
     # 3 epochs of the embedded series' training windows, batch 32: one optimizer step per minibatch
-    windows = objects["datamodule"].splits.train.count
+    windows = one_series(objects["datamodule"]).splits.train.count
     assert trainer.global_step == 3 * -(-windows // cfg.data.batch_size)
 
     last = torch.load(tmp_path / "checkpoints/last.ckpt", weights_only=True)

@@ -17,7 +17,6 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from stockrnn.outputs.backtests import fold_row, pooled_metrics, print_backtest, write_backtest
-from stockrnn.data.panel import PanelDataModule
 from stockrnn.errors import StockrnnError
 from stockrnn.evaluation.evaluate import Evaluation
 from stockrnn.training.folds import Fold, check_folds, plan_folds
@@ -57,10 +56,7 @@ def folds_of(cfg: DictConfig) -> list[Fold]:
     have enough rows before anything trains. A panel's series too short for a fold are dropped from
     that fold with a warning, as a run drops them."""
     datamodule = instantiate(cfg.data)
-    if isinstance(datamodule, PanelDataModule):
-        dates = functools.reduce(pd.Index.union, (frame.index for frame in datamodule.read_series().values()))
-    else:
-        dates = datamodule.model_columns(datamodule.read_raw()).index
+    dates = functools.reduce(pd.Index.union, (frame.index for frame in datamodule.read_series().values()))
     folds = plan_folds(dates, cfg.backtest, cfg.data)
     check_folds(folds, dates, cfg.data)
     return folds

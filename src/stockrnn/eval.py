@@ -7,8 +7,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from stockrnn.training.checkpoints import datamodule_for, load_checkpoint
-from stockrnn.data.panel import PanelDataModule, refuse_unseen_series
-from stockrnn.evaluation.evaluate import evaluate
+from stockrnn.data.datamodule import refuse_unseen_series
+from stockrnn.training.forecast_tables import evaluate
 from stockrnn.outputs.mlflow_runs import check_mlflow_installed, record_run
 from stockrnn.outputs.runs import (print_results, refuse_finished_run_dir, series_name, write_data_split,
                                   write_results)
@@ -24,8 +24,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
     restored = load_checkpoint(cfg.ckpt_path)
     datamodule = datamodule_for(restored, OmegaConf.to_container(cfg.data, resolve=True))
     datamodule.setup("test")
-    if isinstance(datamodule, PanelDataModule):
-        refuse_unseen_series(datamodule, datamodule.unseen_series, restored.module)
+    refuse_unseen_series(datamodule, datamodule.unseen_series, restored.module)
     loggers = instantiate_all(cfg.get("logger"))
     write_data_split(datamodule, output_dir, loggers)
     evaluation = evaluate(restored.module, datamodule)

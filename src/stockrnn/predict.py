@@ -14,15 +14,16 @@ from rich.console import Console
 from rich.table import Table
 
 from stockrnn.training.checkpoints import datamodule_for, load_checkpoint
-from stockrnn.data.datamodule import StockDataModule
+from stockrnn.data.datamodule import PriceDataModule, refuse_unseen_series
 from stockrnn.data.features import check_finite
-from stockrnn.data.panel import PanelDataModule, refuse_unseen_series
 from stockrnn.data.scaling import TRAINED_BOUNDS
+from stockrnn.data.series import PriceSeries
 from stockrnn.data.sessions import next_trading_days
-from stockrnn.evaluation.distributions import checkpoint_calibration, levels_of, network_quantiles
+from stockrnn.evaluation.distributions import checkpoint_calibration, levels_of
 from stockrnn.errors import StockrnnError
 from stockrnn.models.distributions import has_quantiles
 from stockrnn.models.forecaster import Forecaster
+from stockrnn.training.forecast_tables import network_quantiles
 from stockrnn.utils.command import command
 from stockrnn.utils.entry import user_errors_exit
 
@@ -45,26 +46,24 @@ def forecast(ckpt_path: str, data_path: str | None, calendar: str | None = None,
                     "data.calendar to the series' exchange code, or weekdays, if it trades otherwise",
                     ckpt_path, datamodule.calendar)
     module = restored.module.eval()
-    if not isinstance(datamodule, PanelDataModule):
-        return forecast_series(module, datamodule, datamodule.read_raw()), datamodule.target
     raw = {name: frame for name, frame in datamodule.read_series().items() if not dropped_in_training(datamodule, name)}
-    refuse_unseen_series(datamodule, [name for name in raw if name not in datamodule.known_series], module)
+    refuse_unseen_series(datamodule, [name for name in raw if datamodule.is_unseen(name)], module)
     tables = []
     for name, frame in raw.items():
-        if name in datamodule.known_series:
+        if datamodule.stored_state(name) is not None:
             part = datamodule.series_data(name)
         else:  # no embedding (refused above): scaled on its own training rows, or left out as training would
             part = datamodule.prepared(name, frame)
             if part is None:
                 continue
-        table = forecast_series(module, part, frame, torch.tensor([datamodule.index_of(name)]))
-        tables.append(table.assign(series=name)[["series", *table.columns]])
+        table = forecast_series(module, part, frame, datamodule.calendar, torch.tensor([datamodule.index_of(name)]))
+        tables.append(table.assign(series=name)[["series", *table.columns]] if datamodule.is_panel else table)
     if not tables:
         raise StockrnnError(f"{datamodule.source}: none of its series can be forecast (see the warnings above)")
     return pd.concat(tables, ignore_index=True), datamodule.target
 
 
-def dropped_in_training(datamodule: PanelDataModule, name: str) -> bool:
+def dropped_in_training(datamodule: PriceDataModule, name: str) -> bool:
     """A series the checkpoint's run left out for too few rows is left out here too, said once."""
     if name in datamodule.dropped_in_training:
         log.warning("%s: series '%s' left out: its run dropped it for too few rows", datamodule.source, name)
@@ -72,9 +71,10 @@ def dropped_in_training(datamodule: PanelDataModule, name: str) -> bool:
     return False
 
 
-def forecast_series(module: Forecaster, datamodule: StockDataModule, raw: pd.DataFrame,
-                    series: torch.Tensor | None = None) -> pd.DataFrame:
-    """One series' forecast table from its frame's last n_steps days (series: its index in a panel)."""
+def forecast_series(module: Forecaster, datamodule: PriceSeries, raw: pd.DataFrame, calendar: str | None,
+                    series: torch.Tensor) -> pd.DataFrame:
+    """One series' forecast table from its frame's last n_steps days, on the sessions of `calendar`
+    (series: its index, its row of a series embedding)."""
     frame = datamodule.model_columns(raw)
     n_steps = datamodule.n_steps
     if len(frame) < n_steps:
@@ -86,7 +86,7 @@ def forecast_series(module: Forecaster, datamodule: StockDataModule, raw: pd.Dat
     last_known = frame[datamodule.target].to_numpy()[-1:]
     outputs = module(window, series).double()
     prices = datamodule.to_price(module.kind.point(outputs).numpy(), last_known)[0]
-    dates = next_trading_days(frame.index[-1], len(prices), datamodule.calendar, datamodule.source)
+    dates = next_trading_days(frame.index[-1], len(prices), calendar, datamodule.source)
     table = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "step": np.arange(1, len(prices) + 1),
                           "forecast": prices})
     if has_quantiles(module.kind):  # calibrated as the run's test days were
@@ -96,7 +96,7 @@ def forecast_series(module: Forecaster, datamodule: StockDataModule, raw: pd.Dat
     return table
 
 
-def warn_if_far_outside_training(datamodule: StockDataModule, scaled: np.ndarray) -> None:
+def warn_if_far_outside_training(datamodule: PriceSeries, scaled: np.ndarray) -> None:
     """A forecast from inputs unlike anything the network saw (another series, another price
     level) still runs, but says so: e.g. a Microsoft checkpoint asked about the S&P 500."""
     scaler = datamodule.feature_scaler

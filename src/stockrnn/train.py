@@ -13,10 +13,9 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
 from stockrnn.training.callbacks import EpochLog, FitTimer, RandomState
+from stockrnn.training.forecast_tables import check_baseline_rows, evaluate
 from stockrnn.training.checkpoints import check_resumable, load_initial_weights
-from stockrnn.evaluation.distributions import check_baseline_rows
 from stockrnn.errors import StockrnnError
-from stockrnn.evaluation.evaluate import evaluate
 from stockrnn.outputs.mlflow_runs import check_mlflow_installed, record_run
 from stockrnn.training.resume import exit_interrupted
 from stockrnn.outputs.runs import (print_results, refuse_finished_run_dir, run_hparams, series_name,

@@ -28,7 +28,7 @@ class TargetCodec:
     """prices <-> scaled transformed values, given each window's last known price (its anchor).
 
     Works on torch tensors and numpy arrays alike; prices are (windows, horizon), anchors (windows,).
-    A panel's codec (see data/panel.py) holds one offset and scale per series: `select` gives the
+    A panel's codec (see datamodule.py) holds one offset and scale per series: `select` gives the
     codec of each window's series.
     """
 
@@ -44,7 +44,10 @@ class TargetCodec:
 
     @classmethod
     def stack(cls, codecs: list[TargetCodec]) -> TargetCodec:
-        """One codec for a panel: the series' codecs, addressed by series index."""
+        """One codec for a panel: the series' codecs, addressed by series index. One series' codec as
+        it is: scalars, whose arithmetic a one-element tensor would not repeat to the last bit."""
+        if len(codecs) == 1:
+            return codecs[0]
         return cls(codecs[0].transform, tuple(c.offset for c in codecs), tuple(c.scale for c in codecs))
 
     @cached_property

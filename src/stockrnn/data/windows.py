@@ -1,4 +1,5 @@
-"""Sliding windows as views over one in-memory series, addressed by the row of their first target.
+"""Sliding windows as views over in-memory series, addressed by the row of their first target, and
+the loaders that batch them.
 
 Window r reads input rows [r - n_steps, r) and forecasts target rows [r, r + horizon). Nothing
 materialises points x n_steps: `unfold` gives views and a batch gathers only its own windows.
@@ -6,8 +7,9 @@ materialises points x n_steps: `unfold` gives views and a batch gathers only its
 
 from __future__ import annotations
 
+import numpy as np
 import torch
-from torch.utils.data import BatchSampler, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from stockrnn.data.targets import TargetCodec
 
@@ -57,6 +59,68 @@ class WindowDataset(Dataset):
         return self._gather(torch.arange(self.length))
 
 
+class PooledWindows(Dataset):
+    """Several series' windows as one dataset: an item is (x, y, anchor, series index).
+
+    Each series' inputs and prices are laid end to end; a window is addressed by the row of its
+    first target in that concatenation and only rows of its own series are ever valid first
+    targets, so a window never reads another series. Targets are encoded with each window's own
+    series' codec. One gather per batch, as in WindowDataset.
+
+    Window i is the (i - first_window[k])-th window of series k, the series whose windows start
+    at or before it: the datasets hold a few numbers per series, nothing per window (an index
+    per window was 12 bytes of each of a large panel's millions).
+
+    `end_to_end`: the parts' inputs and prices already concatenated in their order (a
+    the DataModule keeps them so, see lay_end_to_end); without it they are concatenated here.
+    """
+
+    def __init__(self, parts: list[WindowDataset], series_index: list[int],
+                 end_to_end: tuple[torch.Tensor, torch.Tensor] | None = None):
+        first = parts[0]
+        self.n_steps, self.horizon = first.n_steps, first.horizon
+        lengths = [len(part.target_prices) for part in parts]
+        self.inputs, self.target_prices = end_to_end or (torch.cat([part.inputs for part in parts]),
+                                                         torch.cat([part.target_prices for part in parts]))
+        assert len(self.inputs) == len(self.target_prices) == sum(lengths)
+        self.input_windows = self.inputs.unfold(0, self.n_steps, 1).transpose(1, 2)
+        self.target_windows = self.target_prices.unfold(0, self.horizon, 1)
+        # Per series: its first window's index in the pool, and the row of that window's first
+        # target in the concatenation.
+        self.first_window = torch.tensor(np.cumsum([0] + [len(part) for part in parts]))
+        row_starts = np.cumsum([0] + lengths[:-1])
+        self.first_row = torch.tensor([part.first_target_row + int(start) for part, start in zip(parts, row_starts)])
+        self.series_index = torch.as_tensor(series_index, dtype=torch.int64)
+        self.codec = TargetCodec.stack([part.codec for part in parts])
+
+    def locate(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each window's position among the parts and the row of its first target."""
+        position = torch.searchsorted(self.first_window, index, right=True) - 1
+        return position, self.first_row[position] + (index - self.first_window[position])
+
+    def __len__(self) -> int:
+        return int(self.first_window[-1])
+
+    def _gather(self, index) -> tuple[torch.Tensor, ...]:
+        index = torch.as_tensor(index, dtype=torch.int64)
+        if index.numel() and (index.min() < 0 or index.max() >= len(self)):
+            raise IndexError(f"window index out of range 0..{len(self) - 1}")  # locate would read another series
+        position, rows = self.locate(index)
+        prices, anchor = self.target_windows[rows], self.target_prices[rows - 1]
+        targets = self.codec.select(position).encode(prices, anchor)
+        # The series index as int64: what an embedding looks up.
+        return self.input_windows[rows - self.n_steps], targets, anchor, self.series_index[position]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        return self._gather(i)
+
+    def __getitems__(self, indices) -> tuple[torch.Tensor, ...]:
+        return self._gather(indices)
+
+    def all_windows(self) -> tuple[torch.Tensor, ...]:
+        return self._gather(torch.arange(len(self)))
+
+
 class SlicedBatchSampler(BatchSampler):
     """BatchSampler that yields each batch as a slice of one index tensor.
 
@@ -96,3 +160,10 @@ class SplitIntoMinibatches:
 
     def __call__(self, batch):
         return list(zip(*(part.split(self.batch_size) for part in batch)))
+
+
+def window_loader(dataset, batch_size: int, batches_per_step: int, shuffle: bool, collate_fn) -> DataLoader:
+    """Batches of batches_per_step minibatches, read in one gather (see Forecaster)."""
+    order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+    batches = SlicedBatchSampler(order, batch_size * batches_per_step, drop_last=False)
+    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate_fn)

@@ -1,22 +1,17 @@
-"""Evaluate a trained forecaster: validation and test predictions in price units, baselines beside."""
+"""A run's reports, read from its forecast tables alone (see training/forecast_tables.py for how the
+tables are made): the pooled metrics and tests, and a panel's figures over its series."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
 
-import numpy as np
 import pandas as pd
-import torch
 
-from stockrnn.evaluation.baselines import LinearBaseline, fit_linear_baseline
-from stockrnn.data.datamodule import StockDataModule
-from stockrnn.data.splits import WindowRange
-from stockrnn.evaluation.distributions import distribution_report, with_distributions
-from stockrnn.evaluation.forecasts import Forecasts, network_outputs
+from stockrnn.evaluation.distributions import distribution_report
+from stockrnn.evaluation.forecasts import Forecasts
 from stockrnn.evaluation.metrics import forecast_report, validation_report
-from stockrnn.models.distributions import has_quantiles
-from stockrnn.models.forecaster import Forecaster
+from stockrnn.evaluation.per_series import panel_metrics, per_series_table
 
 
 @dataclass
@@ -24,7 +19,7 @@ class Evaluation:
     metrics: dict[str, float]
     val: Forecasts
     test: Forecasts
-    per_series: pd.DataFrame | None = None  # a panel's per_series.csv (see panel_report.py)
+    per_series: pd.DataFrame | None = None  # a panel's per_series.csv (see per_series.py)
 
     @cached_property
     def predictions(self) -> pd.DataFrame:
@@ -37,17 +32,6 @@ class Evaluation:
         return self.val.table()
 
 
-def split_forecasts(datamodule: StockDataModule, windows: WindowRange, outputs: torch.Tensor,
-                    module: Forecaster, linear: LinearBaseline) -> Forecasts:
-    targets = datamodule.split_targets(windows)
-
-    def price(encoded: np.ndarray) -> np.ndarray:
-        return datamodule.to_price(encoded, targets.last_known)
-
-    return Forecasts(targets.dates, targets.actual, price(module.kind.point(outputs).numpy()),
-                     price(linear.predict(datamodule.dataset(windows))), targets.last_known)
-
-
 def split_report(val: Forecasts, test: Forecasts) -> dict[str, float]:
     """The baselines' validation figures beside the model's, the test report and its tests. The
     validation ones matter: whether the network beats the baselines there is what a search can
@@ -57,21 +41,12 @@ def split_report(val: Forecasts, test: Forecasts) -> dict[str, float]:
     return report | distribution_report(val, test) if val.quantiles is not None else report
 
 
-def evaluate(module: Forecaster, datamodule: StockDataModule) -> Evaluation:
-    """val_rmse, the test report and the significance tests for the module's current weights; with
-    a distribution also its quantiles, the distribution baselines' and their scores. A panel's
-    DataModule is evaluated series by series (panel_evaluation.py)."""
-    if not isinstance(datamodule, StockDataModule):
-        from stockrnn.evaluation.panel_evaluation import evaluate_panel  # it builds on this module's functions
-
-        return evaluate_panel(module, datamodule)
-    splits = datamodule.splits
-    linear = fit_linear_baseline(datamodule.dataset(splits.train), datamodule.dataset(splits.val))
-    outputs = {name: network_outputs(module, loader)
-               for name, loader in (("val", datamodule.val_dataloader()), ("test", datamodule.test_dataloader()))}
-    val = split_forecasts(datamodule, splits.val, outputs["val"], module, linear)
-    test = split_forecasts(datamodule, splits.test, outputs["test"], module, linear)
-    if has_quantiles(module.kind):
-        val, test = with_distributions(module, datamodule, val, test, outputs)
-    metrics = split_report(val, test) | {"linear_lags": linear.lags}
-    return Evaluation(metrics, val, test)
+def evaluation_of(val: Forecasts, test: Forecasts, linear_lags: int, is_panel: bool) -> Evaluation:
+    """val_rmse, the test report and the significance tests over every series' targets pooled (with a
+    distribution its scores too); a panel adds its figures over series (skill_mean,
+    series_beating_persistence, objective...) and per_series.csv's table."""
+    metrics = split_report(val, test) | {"linear_lags": linear_lags}
+    if not is_panel:
+        return Evaluation(metrics, val, test)
+    per_series = per_series_table(val, test)
+    return Evaluation(metrics | panel_metrics(per_series, test), val, test, per_series)

@@ -1,5 +1,5 @@
-"""One split's forecasts in price units (the network's, the baselines', a distribution's quantiles),
-and the network's raw outputs they are decoded from."""
+"""The forecast table: one split's targets and every forecaster's forecasts of them in price units
+(the network's, the baselines', a distribution's quantiles), one series or a panel's pooled."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import torch
 
 from stockrnn.evaluation.metrics import persistence_forecast
-from stockrnn.models.forecaster import Forecaster
 
 
 @dataclass(frozen=True)
@@ -28,7 +26,7 @@ class Forecasts:
     quantiles: np.ndarray | None = None
     baselines: dict[str, np.ndarray] = field(default_factory=dict)
     levels: tuple[float, ...] = ()
-    # A panel's (see data/panel.py): each window's series name, and the local linear model's
+    # A panel's: each window's series name, and the local linear model's
     # forecasts (one ridge per series) beside the global one in `linear`.
     series: np.ndarray | None = None
     local_linear: np.ndarray | None = None
@@ -108,23 +106,3 @@ class Forecasts:
             joined["baselines"] = {name: np.concatenate([part.baselines[name] for part in parts])
                                    for name in first.baselines}
         return cls(**joined, levels=first.levels)
-
-
-@torch.no_grad()
-def network_outputs(module: Forecaster, loader) -> torch.Tensor:
-    """The network's raw outputs (scaled; a point or a distribution's parameters per step) for
-    every window of `loader`, in its (time) order, in float64 on the CPU."""
-    module.eval()
-    outputs, done = None, 0
-    for x, _, _, *series in loader:
-        batch = module(x.to(module.device), *(s.to(module.device) for s in series)).cpu()
-        if outputs is None:
-            outputs = torch.empty((len(loader.dataset), *batch.shape[1:]), dtype=torch.float64)
-        # Filled in place, not a list of batches joined at the end: no small tensor of each batch
-        # outlives it, pinning glibc's heap above the batch's freed LSTM states (10 MB for a panel's
-        # 8,192 windows), so the next batch reuses them; a panel's evaluation grew 10 MB a batch.
-        outputs[done:done + len(batch)] = batch
-        done += len(batch)
-    if outputs is None:
-        raise ValueError("network_outputs: the loader has no windows")
-    return outputs[:done]

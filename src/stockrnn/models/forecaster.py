@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from stockrnn.evaluation.calibration import conformal_offsets
+from stockrnn.models.calibration import conformal_offsets
 from stockrnn.data.targets import TargetCodec
 from stockrnn.errors import TrainingDiverged
 from stockrnn.models.distributions import DEFAULT_QUANTILES, forecast_kind, has_quantiles, pinball

@@ -15,8 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stockrnn.outputs import plots
-from stockrnn.data.datamodule import StockDataModule
-from stockrnn.data.panel import PanelDataModule
+from stockrnn.data.datamodule import PriceDataModule
 from stockrnn.evaluation.confidence_set import VAL_PREDICTIONS
 from stockrnn.evaluation.evaluate import split_report
 from stockrnn.evaluation.forecasts import Forecasts
@@ -41,11 +40,10 @@ BACKTEST_HPARAM_METRICS = (*HPARAM_METRICS, "objective", "skill_mean", "folds_be
 OVER_SERIES = {"skill_mean": "series_skill_mean", "skill_median": "series_skill_median"}
 
 
-def split_days(datamodule: StockDataModule | PanelDataModule) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]]:
+def split_days(datamodule: PriceDataModule) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]]:
     """The first and last trading day each split really covers (a panel's: over all its series)."""
-    parts = datamodule.parts.values() if isinstance(datamodule, PanelDataModule) else [datamodule]
     days: dict[str, tuple[pd.Timestamp, pd.Timestamp]] = {}
-    for part in parts:
+    for part in datamodule.parts.values():
         dates = part.frame.index
         for split, (first, last, _) in split_ranges(part).items():
             start, end = days.get(split, (dates[first], dates[last]))
@@ -53,7 +51,7 @@ def split_days(datamodule: StockDataModule | PanelDataModule) -> dict[str, tuple
     return days
 
 
-def fold_row(fold: Fold, metrics: dict, datamodule: StockDataModule | PanelDataModule) -> dict:
+def fold_row(fold: Fold, metrics: dict, datamodule: PriceDataModule) -> dict:
     """The fold's line of backtest.csv: the trading days each split really covers, and its figures
     (a panel's: also its series and their mean and median skill)."""
     row = {"fold": fold.number}

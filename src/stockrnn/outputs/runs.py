@@ -21,7 +21,8 @@ from torch.utils.tensorboard.summary import hparams as hparams_summaries
 from stockrnn.outputs import plots
 from stockrnn.training.callbacks import run_log
 from stockrnn.evaluation.confidence_set import VAL_PREDICTIONS  # the validation forecasts a sweep's MCS compares
-from stockrnn.data.datamodule import StockDataModule
+from stockrnn.data.datamodule import PriceDataModule
+from stockrnn.data.series import PriceSeries
 from stockrnn.evaluation.distributions import BASELINES
 from stockrnn.errors import StockrnnError
 from stockrnn.evaluation.evaluate import Evaluation
@@ -127,21 +128,21 @@ def add_png(writer, tag: str, png: bytes, step: int) -> None:
     writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
 
-def series_name(datamodule: StockDataModule) -> str:
+def series_name(datamodule: PriceDataModule) -> str:
     """The target and where it comes from, for axis labels: "High (prices.csv)"."""
     origin = Path(datamodule.path).name if datamodule.path is not None else f"embedded dataset '{datamodule.embedded}'"
     return f"{datamodule.target} ({origin})"
 
 
-def split_ranges(datamodule: StockDataModule) -> dict[str, tuple[int, int, int]]:
+def split_ranges(part: PriceSeries) -> dict[str, tuple[int, int, int]]:
     """Each split's target rows [first, last] and its number of windows."""
-    splits, horizon = datamodule.splits, datamodule.horizon
+    splits, horizon = part.splits, part.horizon
     return {"train": (splits.train_rows[0], splits.train.stop - 1, splits.train.count),
             "validation": (splits.val.first, splits.val.stop - 1 + horizon - 1, splits.val.count),
             "test": (splits.test_rows[0], splits.test_rows[1] - 1, splits.test.count)}
 
 
-def write_data_split(datamodule: StockDataModule, output_dir: Path, loggers: list[Logger]) -> None:
+def write_data_split(datamodule: PriceDataModule, output_dir: Path, loggers: list[Logger]) -> None:
     """data_split.png (a panel's: its first series), the same figure in TensorBoard, and each
     series' ranges in train.log."""
     for name, part in datamodule.parts.items():

@@ -10,8 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from stockrnn.data.datamodule import StockDataModule
-from stockrnn.data.panel import PanelDataModule, make_datamodule
+from stockrnn.data.datamodule import PriceDataModule
 from stockrnn.data.panel_sources import is_glob
 from stockrnn.errors import StockrnnError
 from stockrnn.models.forecaster import Forecaster
@@ -19,8 +18,9 @@ from stockrnn.training.resume import OVERRIDES_FILE, run_dir_of, train_command
 from stockrnn.utils.config import check_data_settings
 
 REQUIRED_KEYS = ("state_dict", "hyper_parameters", "datamodule_hyper_parameters")
-# Where Lightning keeps the DataModule's state (its class name): one series, or a panel's.
-DATA_STATE_KEYS = (StockDataModule.__qualname__, PanelDataModule.__qualname__)
+# Where Lightning keeps the DataModule's state (its class name): today's, and the one-series and
+# panel DataModules' of checkpoints written before a single series became a panel of one.
+DATA_STATE_KEYS = (PriceDataModule.__qualname__, "StockDataModule", "PanelDataModule")
 # What must match for a checkpoint's weights and scalers to mean the same in another run.
 NETWORK_KEYS = ("cell", "hidden_size", "num_layers", "dropout", "bidirectional", "nonlinearity", "distribution",
                 "quantiles", "series_embedding")
@@ -32,7 +32,7 @@ SCALER_KEYS = {"features", "target", "scaler", "transform", "series_column", "la
 @dataclass
 class Restored:
     module: Forecaster
-    data_settings: dict  # the StockDataModule arguments the checkpoint was trained with
+    data_settings: dict  # the DataModule's arguments the checkpoint was trained with
     data_state: dict  # scalers and column names
     epoch: int
 
@@ -49,7 +49,7 @@ def read_checkpoint(path: str | Path) -> dict:
                             "expected a checkpoints/*.ckpt file written by stockrnn.train") from None
     missing = [key for key in REQUIRED_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
     if isinstance(checkpoint, dict) and not any(key in checkpoint for key in DATA_STATE_KEYS):
-        missing.append(StockDataModule.__qualname__)
+        missing.append(PriceDataModule.__qualname__)
     if missing:
         raise StockrnnError(f"{path} is not a stockrnn checkpoint: it lacks {', '.join(missing)}")
     return checkpoint
@@ -100,7 +100,7 @@ def load_initial_weights(path: str | Path, module: Forecaster, series: list[str]
     module.load_state_dict(checkpoint["state_dict"])
 
 
-def datamodule_for(restored: Restored, overrides: dict) -> StockDataModule | PanelDataModule:
+def datamodule_for(restored: Restored, overrides: dict) -> PriceDataModule:
     """The checkpoint's data settings with `overrides` (non-null values only), its scalers loaded."""
     settings = restored.data_settings | {k: v for k, v in overrides.items() if v is not None}
     if is_glob(overrides.get("path")):
@@ -109,8 +109,7 @@ def datamodule_for(restored: Restored, overrides: dict) -> StockDataModule | Pan
         settings |= {key: default for key, default in (("series_column", None), ("layout", "long"))
                      if overrides.get(key) is None}
     check_data_settings(settings)
-    # A panel's checkpoint reads its data as a panel, one CSV too (a panel of one, named by the file).
-    datamodule = PanelDataModule(**settings) if "series" in restored.data_state else make_datamodule(**settings)
+    datamodule = PriceDataModule(**settings)
     datamodule.load_state_dict(restored.data_state)
     return datamodule
 
@@ -126,7 +125,7 @@ def network_settings(hparams) -> dict:
     return settings
 
 
-def check_resumable(path: str | Path, module: Forecaster, datamodule: StockDataModule) -> None:
+def check_resumable(path: str | Path, module: Forecaster, datamodule: PriceDataModule) -> None:
     """Refuse to resume from a checkpoint whose network or data settings differ from this run's:
     its weights would not load, or would mean something else here. Every difference is named at
     once, with the command that resumes with the checkpoint's own settings where its run recorded

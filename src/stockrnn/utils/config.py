@@ -15,7 +15,7 @@ from stockrnn.data.prices import DECIMALS, FILLS, SEPARATORS
 from stockrnn.data.scaling import SCALERS
 from stockrnn.data.sessions import check_calendar
 from stockrnn.data.splits import date_bound
-from stockrnn.evaluation.calibration import CALIBRATIONS
+from stockrnn.models.calibration import CALIBRATIONS
 from stockrnn.data.targets import TRANSFORMS
 from stockrnn.errors import StockrnnError
 from stockrnn.evaluation.interval_scores import LEVELS
