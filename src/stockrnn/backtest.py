@@ -21,7 +21,8 @@ from stockrnn.errors import StockrnnError
 from stockrnn.evaluation.evaluate import Evaluation
 from stockrnn.training.folds import Fold, check_folds, plan_folds
 from stockrnn.outputs.mlflow_runs import check_mlflow_installed, record_backtest, run_ids
-from stockrnn.outputs.runs import refuse_finished_run_dir, run_hparams
+from stockrnn.outputs.runs import run_hparams
+from stockrnn.utils.files import refuse_finished_run_dir
 from stockrnn.train import train
 from stockrnn.utils.command import command
 from stockrnn.utils.config import check_config

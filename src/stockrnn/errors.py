@@ -1,4 +1,7 @@
-"""The exception types whose message is shown to the user as is (no traceback)."""
+"""The exception types whose message is shown to the user as is (no traceback), and the exit status
+of a stopped command."""
+
+INTERRUPTED = 130  # the shell's status for a command ended by Ctrl-C (128 + SIGINT)
 
 
 class StockrnnError(Exception):

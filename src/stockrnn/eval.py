@@ -10,7 +10,8 @@ from stockrnn.training.checkpoints import datamodule_for, load_checkpoint
 from stockrnn.data.datamodule import refuse_unseen_series
 from stockrnn.training.forecast_tables import evaluate
 from stockrnn.outputs.mlflow_runs import check_mlflow_installed, record_run
-from stockrnn.outputs.runs import (print_results, refuse_finished_run_dir, series_name, write_data_split,
+from stockrnn.utils.files import refuse_finished_run_dir
+from stockrnn.outputs.runs import (print_results, series_name, write_data_split,
                                   write_results)
 from stockrnn.utils.command import command
 from stockrnn.utils.entry import instantiate_all, user_errors_exit

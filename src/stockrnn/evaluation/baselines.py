@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
-
-from stockrnn.data.windows import WindowDataset
 
 # Up to 1000: on long windows of a noisy series validation can prefer strong shrinkage (MSFT at
 # 20 days chose 10 once offered it), and a grid whose choice is its own edge has not chosen.
@@ -19,6 +18,20 @@ ALPHAS = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 # panel's 2 million training windows gathered whole took 3.8 GB, and a series of a thousand
 # windows is still one chunk.
 CHUNK_VALUES = 2**20
+
+
+class Windows(Protocol):
+    """What the ridge reads of a split's windows (data/windows.py's WindowDataset or PooledWindows):
+    their count, their length and width, and (inputs, targets, ...) for given window indices."""
+
+    n_steps: int
+    inputs: torch.Tensor  # rows x features
+
+    def __len__(self) -> int: ...
+
+    def __getitems__(self, index: torch.Tensor) -> tuple[torch.Tensor, ...]: ...
+
+    def all_windows(self) -> tuple[torch.Tensor, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -30,23 +43,23 @@ class LinearBaseline:
     coef: np.ndarray  # (lags * features, horizon)
     intercept: np.ndarray  # (horizon,)
 
-    def predict(self, dataset: WindowDataset) -> np.ndarray:
+    def predict(self, dataset: Windows) -> np.ndarray:
         """Scaled predictions, windows x horizon."""
         empty = np.empty((0, len(self.intercept)))  # a dataset of no windows has no chunks
         chunks = window_chunks(dataset, self.lags)
         return np.concatenate([empty] + [x @ self.coef + self.intercept for x, _ in chunks])
 
 
-def flat_windows(dataset: WindowDataset, lags: int | None = None,
+def flat_windows(dataset: Windows, lags: int | None = None,
                  index: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each window's last `lags` days (all of them by default) as one row, and its targets; the
-    windows `index` (a WindowDataset or a panel's PooledWindows), all of them by default."""
+    windows `index`, all of them by default."""
     x, y, *_ = dataset.all_windows() if index is None else dataset.__getitems__(index)
     x = x[:, -(lags or x.shape[1]):]
     return x.reshape(len(x), -1).double().numpy(), y.double().numpy()
 
 
-def window_chunks(dataset: WindowDataset, lags: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def window_chunks(dataset: Windows, lags: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """flat_windows of consecutive slices of the dataset, each of about CHUNK_VALUES numbers."""
     size = max(1, CHUNK_VALUES // (dataset.n_steps * dataset.inputs.shape[1]))
     for start in range(0, len(dataset), size):
@@ -106,7 +119,7 @@ class RidgePath:
 
 
 @threadpool_limits.wrap(limits=1, user_api="blas")
-def fit_linear_baseline(train: WindowDataset, val: WindowDataset) -> LinearBaseline:
+def fit_linear_baseline(train: Windows, val: Windows) -> LinearBaseline:
     """Fit on training windows only; validation picks the number of recent days (1 to n_steps)
     and the strength. Without the choice of days the ridge gets the network's whole window and
     longer windows make it worse (Mastercard: 4.346 with 3 days, 4.510 with 20), which would

@@ -24,7 +24,6 @@ from stockrnn.evaluation.confidence_set import VAL_PREDICTIONS  # the validation
 from stockrnn.data.datamodule import PriceDataModule
 from stockrnn.data.series import PriceSeries
 from stockrnn.evaluation.distributions import BASELINES
-from stockrnn.errors import StockrnnError
 from stockrnn.evaluation.evaluate import Evaluation
 from stockrnn.evaluation.interval_scores import SCORES
 from stockrnn.evaluation.significance import verdicts
@@ -104,14 +103,6 @@ def run_hparams(cfg: DictConfig) -> dict:
     for run_level_only in ("paths", "hydra", "logger"):
         hparams.pop(run_level_only, None)
     return hparams
-
-
-def refuse_finished_run_dir(output_dir: Path) -> None:
-    """A run never writes into the directory of a finished one (a reused hydra.run.dir)."""
-    if (output_dir / "metrics.json").exists():
-        raise StockrnnError(
-            f"{output_dir} already holds a finished run (metrics.json); not overwriting it. Choose a new "
-            "hydra.run.dir (or hydra.sweep.dir), or leave it unset: each run then gets its own directory")
 
 
 def tensorboard_writers(loggers: list[Logger]):

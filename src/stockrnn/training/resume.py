@@ -10,9 +10,10 @@ from typing import NoReturn
 
 from omegaconf import OmegaConf
 
+from stockrnn.errors import INTERRUPTED
+
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
-INTERRUPTED = 130  # the shell's status for a command ended by Ctrl-C (128 + SIGINT)
 
 
 def run_dir_of(ckpt_path: str | Path) -> Path:

@@ -9,7 +9,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from stockrnn.training.resume import INTERRUPTED
+from stockrnn.errors import INTERRUPTED
 from stockrnn.utils.config import CONFIG_DIR
 from stockrnn.utils.entry import user_errors_exit
 from stockrnn.utils.overrides import check_command_line

@@ -17,7 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from stockrnn.errors import StockrnnError
-from stockrnn.utils.files import write_json_atomically
+from stockrnn.utils.files import refuse_finished_run_dir, write_json_atomically
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,5 @@ class KeepFinishedRuns(Callback):
     run whose directory it was given again (train and eval repeat the check for sweep jobs)."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        from stockrnn.outputs.runs import refuse_finished_run_dir  # heavy imports: only when it runs
-
         with user_errors_exit():
             refuse_finished_run_dir(Path(config.hydra.run.dir))
