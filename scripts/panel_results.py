@@ -26,7 +26,7 @@ import pandas as pd
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 from results import mean_std  # noqa: E402  (scripts/ is on the path: this script's folder)
-from stockrnn.data.panel_sources import read_panel  # noqa: E402
+from stockrnn.data.sources import read_panel  # noqa: E402
 from stockrnn.outputs.runs import markdown_table  # noqa: E402
 from stockrnn.evaluation.significance import diebold_mariano  # noqa: E402
 

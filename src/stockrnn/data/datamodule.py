@@ -12,7 +12,7 @@ import lightning as L
 import pandas as pd
 from torch.utils.data import DataLoader
 
-from stockrnn.data.panel_sources import is_panel, read_panel
+from stockrnn.data.sources import is_panel, read_panel
 from stockrnn.data.series import PriceSeries
 from stockrnn.data.splits import WindowRange
 from stockrnn.data.targets import TargetCodec

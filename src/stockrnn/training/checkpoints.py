@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from stockrnn.data.datamodule import PriceDataModule
-from stockrnn.data.panel_sources import is_glob
+from stockrnn.data.sources import is_glob
 from stockrnn.errors import StockrnnError
 from stockrnn.models.forecaster import Forecaster
 from stockrnn.training.resume import OVERRIDES_FILE, run_dir_of, train_command

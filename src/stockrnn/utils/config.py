@@ -9,8 +9,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from stockrnn.data.panel_sources import PANEL_LAYOUTS, check_series_setting
-from stockrnn.data.panel_sources import is_panel
+from stockrnn.data.sources import PANEL_LAYOUTS, check_series_setting
+from stockrnn.data.sources import is_panel
 from stockrnn.data.prices import DECIMALS, FILLS, SEPARATORS
 from stockrnn.data.scaling import SCALERS
 from stockrnn.data.sessions import check_calendar

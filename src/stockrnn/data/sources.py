@@ -1,5 +1,6 @@
-"""Read a panel of price series (a long CSV with a series column, a glob of CSVs, a wide CSV, or an
-embedded panel) into one date-indexed frame per series, named and in a stable order."""
+"""Read what data.* names (one CSV or embedded series; a panel: a long CSV with a series column, a glob
+of CSVs, a wide CSV, or an embedded panel) into one date-indexed frame per series, named and in a
+stable order: one series is a panel of one."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from stockrnn.data import prices
-from stockrnn.data.panel_sources import EMBEDDED_PANELS, PANEL_LAYOUTS, is_panel, read_panel
+from stockrnn.data.sources import EMBEDDED_PANELS, PANEL_LAYOUTS, is_panel, read_panel
 from stockrnn.errors import StockrnnError
 
 
