@@ -1,4 +1,8 @@
-"""Read a price CSV (or the embedded series) into a clean frame: one row per date, numeric columns."""
+"""Read a price CSV (or the embedded series) into a clean frame: one row per date, numeric columns.
+
+Longer than the house's ~300 lines on purpose: every way a user's file can be wrong (encoding,
+separator, decimal comma, date spelling, binary files, missing values) is refused here, at the one
+boundary where files come in, each with a message naming the file, column and row."""
 
 from __future__ import annotations
 
