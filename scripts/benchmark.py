@@ -1,13 +1,24 @@
-"""Benchmarks: the project's fit against a hand-written PyTorch loop, a distribution head's fit
-against the point head's, windowing at scale, a panel of many series, the
-linear and distribution baselines' cost, the default run on busy cores, a backtest's overhead over
-its folds' fits, sweeps.
+"""Benchmarks, in sections of rows that --skip leaves out by the section's name:
+
+    speed      the project's fit against a hand-written PyTorch loop (speed/<setting>/<model>)
+    heads      a distribution head's epoch against the point head's (head/<setting>/<head>)
+    windowing  splitting, scaling and windowing a 10-million-point series (windowing)
+    panel      one global model on many synthetic series read from a long CSV (panel)
+    linear     the linear baseline's cost on every run (linear/n_steps=N)
+    distribution  the GARCH and climatology baselines' cost (distribution_baselines)
+    backtest   a backtest's wall time over its folds' fits (backtest)
+    busy       the default run idle and on busy cores (busy/default_run)
+    sweep      Hydra's basic launcher against joblib (sweep_joblib_vs_basic, from sweep_benchmark.py)
 
     python scripts/benchmark.py --out FILE [--epochs N] [--accelerator cpu|gpu] [--skip ROW ...]
 
-Writes a JSON list of rows (each with a `name`) and prints them as a table. Speed rows compare
-median seconds per epoch (training plus validation) measured in this one process, so only their
-ratio means anything on a shared, noisy machine.
+Writes a JSON list of rows (each with a `name`) and prints them as a table; one row alone: --skip
+every other. Speed rows compare median seconds per epoch (training plus validation) measured in
+this one process, so only their ratio means anything on a shared, noisy machine.
+
+One file past the usual length on purpose: one entry point, and rows that share its helpers (a
+composed run, the data a row reads, PeakMemory); the windowing and panel rows measure in a fresh
+process of this same script (--windowing-child, --panel-child).
 """
 
 from __future__ import annotations
@@ -41,6 +52,7 @@ SETTINGS = {
 TARGET_RATIO = {"tutorial": 1.3, "large": 1.1}
 
 
+# Shared by the rows: a composed `train` config, the data a speed row reads.
 def compose_run(overrides: list[str], output_dir: str):
     from hydra import compose, initialize_config_dir
 
@@ -56,6 +68,7 @@ def data_overrides() -> tuple[list[str], str]:
     return ["data.n_steps=3"], "embedded msft"  # the tutorial's CSV is absent: the default series
 
 
+# speed and heads: epochs of real fits, alternating so that a slow spell falls on both sides.
 def project_fit(model: str, setting: dict, epochs: int, accelerator: str, extra: tuple[str, ...] = ()):
     """A real `stockrnn.train` run with its default callbacks, progress bar and TensorBoard."""
     from stockrnn.train import train
@@ -158,6 +171,7 @@ def head_rows(epochs: int, rounds: int, accelerator: str, settings=tuple(SETTING
     return rows
 
 
+# windowing (and panel): peak memory in a fresh process of this script.
 def resident_mb() -> float:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -233,6 +247,113 @@ def windowing_row(points: int, n_steps: int) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+# panel: one global model on many synthetic series read from a long CSV (series, Date, Open, High,
+# Low, Close, Volume), as a user runs it; the time to read and window, to train one epoch and to
+# evaluate, and the memory it takes against the series' own size.
+PANEL_FIRST_YEAR = 2000
+PANEL_COLUMNS = ["Open", "High", "Low", "Close", "Volume"]
+# The brief's small model: what a first global run over many stocks would try.
+PANEL_RUN = ["model=lstm", "model.hidden_size=16", "data.batch_size=512", "data.n_steps=20",
+             "data.features=[Open,High,Low,Close]", "data.target=High", "trainer.accelerator=cpu",
+             "trainer.max_epochs=1", "torch_threads=1"]
+
+
+def write_synthetic_panel(path: Path, n_series: int, years: int, seed: int = 0) -> int:
+    """Geometric random walks, one per series, on every business day of `years` whole years,
+    with Open/High/Low around the Close and a Volume; written as one long CSV. Returns its rows."""
+    last_year = PANEL_FIRST_YEAR + years - 1
+    dates = pd.bdate_range(f"{PANEL_FIRST_YEAR}-01-01", f"{last_year}-12-31").strftime("%Y-%m-%d")
+    rng = np.random.default_rng(seed)
+    shape = (n_series, len(dates))
+    close = 100 * np.exp(np.cumsum(rng.normal(0.0003, 0.02, shape), axis=1))
+    open_ = close * np.exp(rng.normal(0, 0.005, shape))
+    high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, 0.01, shape)))
+    low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.01, shape)))
+    frame = pd.DataFrame({
+        "series": np.repeat([f"S{k:04d}" for k in range(n_series)], len(dates)),
+        "Date": np.tile(dates, n_series),
+        "Open": open_.ravel(), "High": high.ravel(), "Low": low.ravel(), "Close": close.ravel(),
+        "Volume": rng.integers(10_000, 1_000_000, shape).ravel(),
+    })
+    frame.to_csv(path, index=False, float_format="%.4f")
+    return len(frame)
+
+
+def panel_overrides(csv: Path, years: int) -> list[str]:
+    """The panel read from the long CSV; the last year tested, the ones before trained on."""
+    last_year = PANEL_FIRST_YEAR + years - 1
+    return [f"data.path={csv}", "data.series_column=series", f"data.train_start={PANEL_FIRST_YEAR}",
+            f"data.train_end={last_year - 1}", f"data.test_start={last_year}", f"data.test_end={last_year}",
+            *PANEL_RUN]
+
+
+def panel_child(csv: Path, years: int) -> dict:
+    """Run in a fresh process: a real train(cfg) (setup, one epoch, evaluation, run files), with
+    its data setup, fit and evaluation timed where train calls them. Memory: the high-water mark
+    above what the process held after its imports, by the end of each of them and of the run."""
+    import lightning as L
+
+    import stockrnn.train as train_module
+    from stockrnn.data.datamodule import PriceDataModule
+
+    memory = PeakMemory().start()
+    seconds, peaks = {}, {}
+
+    def timed(name, function):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            result = function(*args, **kwargs)
+            if name not in seconds:  # Lightning calls setup again; that call finds the data read
+                seconds[name], peaks[name] = time.perf_counter() - started, memory.above_baseline()
+            return result
+        return wrapper
+
+    PriceDataModule.setup = timed("setup", PriceDataModule.setup)
+    L.Trainer.fit = timed("fit", L.Trainer.fit)
+    train_module.evaluate = timed("evaluate", train_module.evaluate)
+    with tempfile.TemporaryDirectory() as output_dir:
+        started = time.perf_counter()
+        metrics, objects = train_module.train(compose_run(panel_overrides(csv, years), output_dir))
+        run_seconds = time.perf_counter() - started
+    peak_mb = memory.stop()
+    datamodule = objects["datamodule"]
+    windows = sum(part.count for split in ("train", "val", "test")
+                  for part in datamodule.windows_of(split).values())
+    return {"n_series": datamodule.n_series, "windows": windows, "setup_seconds": seconds["setup"],
+            "epoch_seconds": metrics["train_seconds"], "evaluate_seconds": seconds["evaluate"],
+            "fit_seconds": seconds["fit"], "run_seconds": run_seconds, "setup_peak_mb": peaks["setup"],
+            "fit_peak_mb": peaks["fit"], "evaluate_peak_mb": peaks["evaluate"], "peak_mb": peak_mb,
+            "test_rmse": metrics["test_rmse"]}
+
+
+def panel_row(n_series: int = 500, years: int = 20) -> dict:
+    """Writes the CSV here, then measures the run in a subprocess, so that neither the CSV's
+    making nor earlier rows blur the peak."""
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "panel.csv"
+        started = time.perf_counter()
+        rows = write_synthetic_panel(csv, n_series, years)
+        write_seconds = time.perf_counter() - started
+        csv_mb = csv.stat().st_size / 2**20
+        result = subprocess.run([sys.executable, __file__, "--panel-child", str(csv), str(years)],
+                                check=False, capture_output=True, text=True, cwd=REPO_ROOT)
+        if result.returncode != 0:
+            raise RuntimeError(f"the panel run failed:\n{result.stderr[-3000:]}")
+        child = json.loads(result.stdout.strip().splitlines()[-1])
+    series_mb = rows * len(PANEL_COLUMNS) * 8 / 2**20  # the numbers as float64, dates aside
+    return {"name": "panel", "series": n_series, "years": years, "rows": rows,
+            "columns": len(PANEL_COLUMNS), "series_read": child["n_series"], "windows": child["windows"],
+            "csv_mb": round(csv_mb, 1), "series_mb": round(series_mb, 1),
+            "write_csv_seconds": round(write_seconds, 2),
+            **{key: round(child[key], 2) for key in (
+                "setup_seconds", "epoch_seconds", "fit_seconds", "evaluate_seconds", "run_seconds",
+                "setup_peak_mb", "fit_peak_mb", "evaluate_peak_mb", "peak_mb")},
+            "peak_over_series": round(child["peak_mb"] / series_mb, 2),
+            "peak_over_csv": round(child["peak_mb"] / csv_mb, 2),
+            "test_rmse": round(child["test_rmse"], 4), "target": "peak_over_series < 3"}
+
+
+# linear and distribution: what the baselines add to every run.
 def linear_row(n_steps: int, repeats: int = 5) -> dict:
     """What the linear baseline adds to every run: its fit (every ridge strength) and forecasts,
     on mastercard_best's inputs; the issue's target is well under a second."""
@@ -299,6 +420,7 @@ def distribution_baselines_row(repeats: int = 5) -> dict:
             "climatology_seconds": seconds["climatology"], "target_garch_seconds": 1.0}
 
 
+# backtest and busy: whole runs as a user starts them.
 def backtest_row(folds: int = 5) -> dict:
     """A 5-fold backtest as a user runs it (`python -m stockrnn.backtest`, one process, imports
     and set-up paid once): its wall time against the sum of its folds' fit seconds."""
@@ -375,19 +497,22 @@ def main() -> None:
     parser.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--windowing-child", nargs=2, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--panel-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.windowing_child:
         print(json.dumps(windowing_child(*args.windowing_child)))
         return
+    if args.panel_child:
+        torch.set_num_threads(1)
+        print(json.dumps(panel_child(Path(args.panel_child[0]), int(args.panel_child[1]))))
+        return
 
     torch.set_num_threads(1)  # the measured setting: one torch thread, as a sweep job would run
-    sys.path.insert(0, str(Path(__file__).parent))  # the rows kept in files of their own
+    sys.path.insert(0, str(Path(__file__).parent))  # sweep_benchmark.py, which also runs alone
     rows = []
     if "windowing" not in args.skip:
         rows.append(windowing_row(args.points, 64))
     if "panel" not in args.skip:
-        from panel_benchmark import panel_row
-
         rows.append(panel_row(args.panel_series, args.panel_years))
     if "linear" not in args.skip:
         rows += [linear_row(n_steps) for n_steps in (20, 64)]
