@@ -122,6 +122,10 @@ def rmse(errors: pd.Series) -> float:
     return float(np.sqrt(np.mean(errors**2)))
 
 
+def objective(run_dir: Path) -> float:
+    return json.loads((run_dir / "metrics.json").read_text())["objective"]
+
+
 def panel_section(seeds: list[int], out: Path, jobs: int, reuse: bool, max_epochs: int | None) -> None:
     epochs = [f"trainer.max_epochs={max_epochs}"] if max_epochs else []
     names = series_names()
@@ -185,10 +189,9 @@ def panel_section(seeds: list[int], out: Path, jobs: int, reuse: bool, max_epoch
           f"series at every seed; p-values per series and seed:")
     print(pd.DataFrame(pvalues, index=names, columns=[f"seed {s}" for s in seeds]).round(4).to_string())
     for kind in ("global", "embedding"):
-        objectives = [json.loads((dirs[(kind, seed)] / "metrics.json").read_text())["objective"] for seed in seeds]
+        objectives = [objective(dirs[(kind, seed)]) for seed in seeds]
         print(f"{kind}: validation objective per seed {[round(value, 4) for value in objectives]}")
-    per_series_objectives = [np.mean([json.loads((dirs[(name, seed)] / "metrics.json").read_text())["objective"]
-                                      for name in names]) for seed in seeds]
+    per_series_objectives = [float(np.mean([objective(dirs[(name, seed)]) for name in names])) for seed in seeds]
     print(f"per_series: mean validation objective per seed {[round(value, 4) for value in per_series_objectives]}")
 
 
