@@ -52,7 +52,7 @@ SETTINGS = {
 TARGET_RATIO = {"tutorial": 1.3, "large": 1.1}
 
 
-# Shared by the rows: a composed `train` config, the data a speed row reads.
+# Shared by the rows: a composed `train` config; then the speed and heads rows' data and fits.
 def compose_run(overrides: list[str], output_dir: str):
     from hydra import compose, initialize_config_dir
 
@@ -68,7 +68,6 @@ def data_overrides() -> tuple[list[str], str]:
     return ["data.n_steps=3"], "embedded msft"  # the tutorial's CSV is absent: the default series
 
 
-# speed and heads: epochs of real fits, alternating so that a slow spell falls on both sides.
 def project_fit(model: str, setting: dict, epochs: int, accelerator: str, extra: tuple[str, ...] = ()):
     """A real `stockrnn.train` run with its default callbacks, progress bar and TensorBoard."""
     from stockrnn.train import train
