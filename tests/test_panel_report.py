@@ -272,3 +272,29 @@ def test_series_laid_one_after_another_are_grouped_as_views_of_the_pooled_arrays
     np.testing.assert_array_equal(parts["B"].local_linear[:, 0], [6, 7])
     for part in parts.values():
         assert np.shares_memory(part.actual, pooled.actual) and np.shares_memory(part.dates, pooled.dates)
+
+
+@pytest.mark.parametrize("panel_run", [False, True])
+def test_the_printout_says_in_one_line_when_the_network_loses_to_persistence_on_validation(tmp_path, capsys,
+                                                                                             panel_run):
+    val, test = panel()
+    if panel_run:
+        metrics = panel_evaluation(val, test).metrics
+    else:
+        one = [split.of_series("GOOD") for split in (val, test)]
+        metrics = split_report(*one) | {"linear_lags": 3}
+    persistence = metrics["persistence_val_rmse"]
+    # A panel's point forecast is judged by its objective (val_rmse / persistence's, mean over
+    # series), a lone series by val_rmse: each set just above and just below persistence.
+    losing = metrics | ({"objective": 1.01} if panel_run else {"val_rmse": persistence * 1.01})
+    winning = metrics | ({"objective": 0.99} if panel_run else {"val_rmse": persistence * 0.99})
+    print_results(losing, tmp_path)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "loses to persistence" in line]
+    shown = ("objective 1.0100 (mean over series of val_rmse / persistence's) is above 1" if panel_run else
+             f"val_rmse {persistence * 1.01:.4f} is worse than persistence's {persistence:.4f}")
+    assert lines == [f"the network loses to persistence on validation: its {shown}; try the scale-free formulation: "
+                     "data.transform=log_return with scale-free inputs, e.g. "
+                     "data.features=[High.log_return,Open/High,Low/High,Close/High] (the target's log return, "
+                     "intraday ratios where the file has Open/Low/Close), as conf/experiment/mastercard_best.yaml does"]
+    print_results(winning, tmp_path)
+    assert "loses to persistence" not in capsys.readouterr().out

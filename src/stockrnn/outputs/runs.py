@@ -279,11 +279,38 @@ def print_results(metrics: dict, output_dir: Path, title: str | None = None) -> 
                  f"objective {metrics['objective']:.4f} (mean over {'folds and ' if 'folds' in metrics else ''}"
                  "series of val_rmse / persistence's); " if "n_series" in metrics else "")
     print(f"val_rmse {metrics['val_rmse']:.4f}; {chosen_by}run directory: {output_dir}", flush=True)
+    nudge = losing_to_persistence(metrics)
+    if nudge:
+        print(nudge, flush=True)
     text = io.StringIO()
     for shown in tables:
         shown.box = box.ASCII
         Console(file=text, width=200, color_system=None).print(shown)
-    run_log.info("test results:\n%s\n%s", text.getvalue().rstrip(), "\n".join([tests, *panel]))
+    run_log.info("test results:\n%s\n%s", text.getvalue().rstrip(), "\n".join([tests, *panel, *filter(None, [nudge])]))
+
+
+# The formulation that does not lose to persistence where the level one does (docs/results.md).
+SCALE_FREE_HINT = ("try the scale-free formulation: data.transform=log_return with scale-free inputs, e.g. "
+                   "data.features=[High.log_return,Open/High,Low/High,Close/High] (the target's log return, "
+                   "intraday ratios where the file has Open/Low/Close), as conf/experiment/mastercard_best.yaml does")
+
+
+def losing_to_persistence(metrics: dict) -> str | None:
+    """One line when the network is worse than persistence on validation (the days that choose it,
+    so no test figure is read), naming the likely fix; None when it is not. A panel's point forecast
+    is judged by its objective, the mean over series of val_rmse / persistence's (the pooled RMSE
+    follows the highest-priced series); any other run by val_rmse against persistence_val_rmse."""
+    if "n_series" in metrics and "val_crps" not in metrics:
+        if metrics["objective"] <= 1:
+            return None
+        shown = (f"objective {metrics['objective']:.4f} (mean over series of val_rmse / persistence's) is "
+                 "above 1")
+    else:
+        if metrics["val_rmse"] <= metrics["persistence_val_rmse"]:
+            return None
+        shown = (f"val_rmse {metrics['val_rmse']:.4f} is worse than persistence's "
+                 f"{metrics['persistence_val_rmse']:.4f}")
+    return f"the network loses to persistence on validation: its {shown}; {SCALE_FREE_HINT}"
 
 
 def interval_table(metrics: dict) -> Table:
