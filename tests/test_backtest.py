@@ -237,3 +237,21 @@ def test_a_backtest_ignores_the_split_bounds_it_replaces_and_refuses_to_resume(t
     resuming = compose_config(QUICK + ["ckpt_path=last.ckpt"], tmp_path, config_name="backtest")
     with pytest.raises(StockrnnError, match="a backtest is not resumed"):
         backtest(resuming)
+
+
+def test_a_fold_with_less_than_a_year_of_training_windows_is_warned_about_with_its_numbers(caplog):
+    # Folds test 2014..2016 and train from 2013: fold 1 on 2013 alone (261 weekdays: 256 windows
+    # at n_steps=5, 204 of them for training), the others on two years and more.
+    plan = folds(train_start=2013, test_end=2016, folds=3)
+    with caplog.at_level("WARNING", logger="stockrnn.training.folds"):
+        check_folds(plan, DATES, {"n_steps": 5, "horizon": 1, "val_fraction": 0.2, "train_start": 2013})
+    assert [record.getMessage() for record in caplog.records] == [
+        "fold 1 (train 2013-01-01..2013-12-31, test 2014-01-01..2014-12-31): 204 training windows (and 52 "
+        "validation windows), fewer than 250 (about a trading year): it learns from less than a year of "
+        "prices. Give it more history: an earlier data.train_start (now 2013), fewer backtest.folds or a "
+        "shorter backtest.test_length (with backtest.window=sliding, a longer backtest.train_length)"]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="stockrnn.training.folds"):  # from 2012: every fold has a year
+        check_folds(folds(train_start=2012, test_end=2016, folds=3), DATES,
+                    {"n_steps": 5, "horizon": 1, "val_fraction": 0.2, "train_start": 2012})
+    assert not caplog.records

@@ -5,6 +5,7 @@ backtest.train_length), and validates on the last val_fraction of its training w
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +15,13 @@ import pandas as pd
 from stockrnn.data.splits import date_bound, range_text, split_rows
 from stockrnn.errors import StockrnnError
 
+log = logging.getLogger(__name__)
+
 WINDOWS = ("expanding", "sliding")
+# Fewest training windows a fold is not warned about: about a trading year (252 NYSE sessions). A
+# fold with less has seen under a year of prices: its test year's prices readily leave the range it
+# was scaled on (the default MSFT backtest's first fold trained on ten months of 2012, skill -9.5).
+MIN_TRAIN_WINDOWS = 250
 _CALENDAR = re.compile(r"(\d+)\s*([YM])", re.IGNORECASE)
 
 
@@ -106,10 +113,19 @@ def plan_folds(dates: pd.DatetimeIndex, backtest: Mapping, data: Mapping) -> lis
 
 def check_folds(folds: list[Fold], dates: pd.DatetimeIndex, data: Mapping) -> None:
     """Every fold has enough training windows and test rows, before any fold trains: a fold that
-    cannot run is an error naming it and its dates."""
+    cannot run is an error naming it and its dates; one that can but has fewer than
+    MIN_TRAIN_WINDOWS training windows is warned about (it runs: a short history may be all the
+    data has), with its numbers and the keys that give it more."""
     for fold in folds:
         try:
-            split_rows(dates, fold.train_start, fold.train_end, fold.test_start, fold.test_end,
-                       data["n_steps"], data["horizon"], data["val_fraction"])
+            splits = split_rows(dates, fold.train_start, fold.train_end, fold.test_start, fold.test_end,
+                                data["n_steps"], data["horizon"], data["val_fraction"])
         except StockrnnError as err:
             raise StockrnnError(f"{fold.describe()}: {err}") from None
+        if splits.train.count < MIN_TRAIN_WINDOWS:
+            log.warning("%s: %d training windows (and %d validation windows), fewer than %d (about a trading "
+                        "year): it learns from less than a year of prices. Give it more history: an earlier "
+                        "data.train_start (now %s), fewer backtest.folds or a shorter backtest.test_length (with "
+                        "backtest.window=sliding, a longer backtest.train_length)", fold.describe(),
+                        splits.train.count, splits.val.count, MIN_TRAIN_WINDOWS,
+                        "null, the data's first row" if data.get("train_start") is None else data["train_start"])
