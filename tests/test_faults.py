@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from stockrnn.training.checkpoints import read_checkpoint
+from stockrnn.training.checkpoints import check_resumable, datamodule_for, load_checkpoint, read_checkpoint
 from stockrnn.errors import StockrnnError, TrainingDiverged
 from stockrnn.eval import evaluate_checkpoint
 from stockrnn.train import train
@@ -142,6 +142,7 @@ def trained(tmp_path_factory, small_run):
     (["data.features=[High,Low]"], "data.features ['High'] there, ['High', 'Low'] here"),
     (["data.n_steps=7"], "data.n_steps 5 there, 7 here"),
     (["data.transform=diff"], "data.transform 'level' there, 'diff' here"),
+    (["data.window_norm=robust"], "data.window_norm 'none' there, 'robust' here"),
     (["data.train_start=2015-02"], "its scalers were fit on other training rows"),
 ])
 def test_resuming_from_another_configuration_is_refused(tmp_path, trained, change, message):
@@ -151,6 +152,21 @@ def test_resuming_from_another_configuration_is_refused(tmp_path, trained, chang
     assert f"cannot resume from {last}: it comes from another configuration" in str(err.value)
     assert message in str(err.value)
     assert not (tmp_path / "resumed/metrics.json").exists()
+
+
+def test_a_checkpoint_from_before_data_window_norm_resumes_as_one_without_it(tmp_path, trained):
+    _, last = trained
+    checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+    assert checkpoint["datamodule_hyper_parameters"].pop("window_norm") == "none"
+    old = tmp_path / "old.ckpt"
+    torch.save(checkpoint, old)
+    restored = load_checkpoint(last)
+    datamodule = datamodule_for(restored, {})
+    datamodule.setup()
+    check_resumable(old, restored.module, datamodule)  # not refused: no window_norm was none
+    datamodule.hparams["window_norm"] = "standard"
+    with pytest.raises(StockrnnError, match="data.window_norm 'none' there, 'standard' here"):
+        check_resumable(old, restored.module, datamodule)
 
 
 def test_every_difference_is_named_at_once_with_the_command_that_resumes(tmp_path, trained):

@@ -172,3 +172,24 @@ def test_predict_warns_when_the_series_is_far_from_what_the_checkpoint_saw(msft_
     own = run_module("stockrnn.predict", f"hydra.run.dir={tmp_path / 'own'}", f"ckpt_path={msft_checkpoint}")
     assert own.returncode == 0 and (tmp_path / "own/forecast.csv").is_file(), own.stderr[-2000:]
     assert "WARNING" not in own.stdout + own.stderr
+
+
+@pytest.mark.parametrize("window_norm", ["standard", "robust"])
+def test_predict_normalizes_its_window_as_the_run_did(tmp_path, window_norm):
+    # Forecast from the days up to the one before the last test day: the run's own forecast of
+    # that last day (predictions.csv), from the same window, only if predict normalizes it alike.
+    csv = tmp_path / "prices.csv"
+    synthetic_prices(periods=400).to_csv(csv, index=False)
+    cfg = compose_config(["data=csv", f"data.path={csv}", "data.train_start=2015", "data.train_end=2015",
+                          "data.test_start=2016", "data.test_end=2016",
+                          "data.features=[High,Close/High]", f"data.window_norm={window_norm}",
+                          "data.n_steps=5", "model.hidden_size=8", "trainer=cpu", "trainer.max_epochs=1",
+                          "torch_threads=1"], tmp_path / "run")
+    train(cfg)
+    last = pd.read_csv(tmp_path / "run/predictions.csv").iloc[-1]
+    frame = pd.read_csv(csv)
+    before_last = tmp_path / "before_last.csv"
+    frame[frame["Date"] < last["date"]].to_csv(before_last, index=False)
+    table, _ = forecast(str(tmp_path / "run/checkpoints/best.ckpt"), str(before_last))
+    assert table["date"].iloc[0] == last["date"]
+    assert table["forecast"].iloc[0] == pytest.approx(last["predicted"], abs=2e-6)

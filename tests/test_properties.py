@@ -8,12 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from stockrnn.data.datamodule import PriceDataModule
 from stockrnn.data.series import PriceSeries
 from stockrnn.data.scaling import Scaler
+from stockrnn.data.window_norm import denormalize, normalize, window_statistics
 from stockrnn.errors import StockrnnError
 
 from conftest import one_series
@@ -135,3 +137,30 @@ def test_scaler_statistics_come_from_training_rows_only(series, scaler, seed, fa
     assert other.target_codec == dm.target_codec
     reference = Scaler.fit(scaler, values[kept][train_rows][:, None])
     assert (dm.target_codec.offset, dm.target_codec.scale) == (reference.offset[0], reference.scale[0])
+
+
+@st.composite
+def input_windows(draw):
+    """A batch of windows (windows x n_steps x features) of scaled-input-like values: wide and
+    narrow spreads, repeated values (a flat stretch), and an odd or even number of steps."""
+    n_windows, n_steps, features = draw(st.integers(1, 4)), draw(st.sampled_from([1, 2, 3, 5, 20, 60])), \
+        draw(st.integers(1, 3))
+    seed, level = draw(st.integers(0, 2**16)), draw(st.sampled_from([0.0, 1.0, -3.0, 150.0]))
+    spread = draw(st.sampled_from([1e-9, 1e-3, 1.0, 40.0]))
+    values = level + spread * np.random.default_rng(seed).normal(size=(n_windows, n_steps, features))
+    if draw(st.booleans()):  # a flat stretch: the robust statistics' quartiles may coincide
+        values[:, : n_steps // 2 + 1] = level
+    return values
+
+
+@SETTINGS
+@given(windows=input_windows(), kind=st.sampled_from(["standard", "robust"]),
+       dtype=st.sampled_from([torch.float32, torch.float64]))
+def test_window_normalization_is_exactly_invertible_given_its_statistics(windows, kind, dtype):
+    x = torch.from_numpy(windows).to(dtype)
+    centre, spread = window_statistics(x, kind)
+    normalized = normalize(x, kind)
+    assert normalized.dtype == dtype and torch.isfinite(normalized).all()
+    # Within rounding of the values' own size: a few units of the dtype's last place.
+    tolerance = 16 * torch.finfo(dtype).eps * x.abs().amax(dim=(1, 2), keepdim=True)
+    assert ((denormalize(normalized, centre, spread) - x).abs() <= tolerance).all()

@@ -19,6 +19,7 @@ from stockrnn.data.features import check_finite
 from stockrnn.data.scaling import TRAINED_BOUNDS
 from stockrnn.data.series import PriceSeries
 from stockrnn.data.sessions import next_trading_days
+from stockrnn.data.window_norm import normalize
 from stockrnn.evaluation.distributions import checkpoint_calibration, levels_of
 from stockrnn.errors import StockrnnError
 from stockrnn.models.distributions import has_quantiles
@@ -83,6 +84,7 @@ def forecast_series(module: Forecaster, datamodule: PriceSeries, raw: pd.DataFra
     check_finite(frame.iloc[-n_steps:], datamodule.features, datamodule.source)
     window = datamodule.scaled_inputs(frame.iloc[-n_steps:])[None]
     warn_if_far_outside_training(datamodule, window[0].numpy())
+    window = normalize(window, datamodule.window_norm)  # as the training windows were (WindowDataset)
     last_known = frame[datamodule.target].to_numpy()[-1:]
     outputs = module(window, series).double()
     prices = datamodule.to_price(module.kind.point(outputs).numpy(), last_known)[0]

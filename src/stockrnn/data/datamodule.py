@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 # The data.* keys each series is prepared with (PriceSeries); the others say what to read and how to batch.
 SERIES_KEYS = ("features", "target", "train_start", "train_end", "test_start", "test_end", "n_steps", "horizon",
-               "val_fraction", "scaler", "transform", "fill")
+               "val_fraction", "scaler", "transform", "fill", "window_norm")
 
 
 class PriceDataModule(L.LightningDataModule):
@@ -36,7 +36,7 @@ class PriceDataModule(L.LightningDataModule):
                  shuffle_train: bool = True, path: str | None = None, embedded: str | None = None,
                  date_column: str = "Date", fill: str | None = None, sep: str | None = None,
                  decimal: str | None = None, calendar: str | None = "XNYS", series_column: str | None = None,
-                 layout: str = "long", series: list[str] | None = None):
+                 layout: str = "long", series: list[str] | None = None, window_norm: str = "none"):
         super().__init__()
         self.save_hyperparameters()  # stored in checkpoints: eval and predict rebuild the data from it
         if path is None and embedded is None:

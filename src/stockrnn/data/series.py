@@ -33,12 +33,12 @@ class PriceSeries:
 
     def __init__(self, source: str, features: list[str], target: str, train_start, train_end, test_start,
                  test_end, n_steps: int, horizon: int = 1, val_fraction: float = 0.2, scaler: str = "minmax",
-                 transform: str = "level", fill: str | None = None):
+                 transform: str = "level", fill: str | None = None, window_norm: str = "none"):
         self.source = source
         self.features, self.target = list(features), target
         self.bounds = (train_start, train_end, test_start, test_end)
         self.n_steps, self.horizon, self.val_fraction = n_steps, horizon, val_fraction
-        self.scaler_kind, self.transform, self.fill = scaler, transform, fill
+        self.scaler_kind, self.transform, self.fill, self.window_norm = scaler, transform, fill, window_norm
         # Set by load_state_dict when evaluating a checkpoint: then the stored scalers are used.
         self.feature_scaler: Scaler | None = None
         self.target_codec: TargetCodec | None = None
@@ -77,7 +77,7 @@ class PriceSeries:
 
     def dataset(self, window_range: WindowRange) -> WindowDataset:
         return WindowDataset(self.inputs, self.target_prices, self.n_steps, self.horizon,
-                             window_range.first, window_range.count, self.target_codec)
+                             window_range.first, window_range.count, self.target_codec, self.window_norm)
 
     def to_price(self, encoded: np.ndarray, last_known: np.ndarray) -> np.ndarray:
         """Network outputs (windows x horizon) -> prices, given each window's last known price."""

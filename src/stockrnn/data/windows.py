@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from stockrnn.data.targets import TargetCodec
+from stockrnn.data.window_norm import normalize
 
 
 class WindowDataset(Dataset):
@@ -20,16 +21,18 @@ class WindowDataset(Dataset):
     An item is (inputs: n_steps x features, targets: horizon, anchor): the anchor is the target's
     last known price (the row before the first target), which persistence repeats and from which
     a change-type codec measures the targets. Without a codec, targets are returned as stored.
+    `window_norm` (data.window_norm): each input window scaled by its own statistics as it is
+    gathered (window_norm.py); the targets are not.
     """
 
     def __init__(self, inputs: torch.Tensor, target_prices: torch.Tensor, n_steps: int, horizon: int,
-                 first_target_row: int, length: int, codec: TargetCodec | None = None):
+                 first_target_row: int, length: int, codec: TargetCodec | None = None, window_norm: str = "none"):
         assert first_target_row >= n_steps and first_target_row + length + horizon - 1 <= len(target_prices)
         # inputs: rows x features; unfold adds the window axis last, hence the transpose.
         self.inputs = inputs
         self.input_windows = inputs.unfold(0, n_steps, 1).transpose(1, 2)  # (rows-n+1, n, features)
         self.target_windows = target_prices.unfold(0, horizon, 1)  # (rows-h+1, horizon)
-        self.target_prices, self.codec = target_prices, codec
+        self.target_prices, self.codec, self.window_norm = target_prices, codec, window_norm
         self.n_steps, self.horizon = n_steps, horizon
         self.first_target_row, self.length = first_target_row, length
 
@@ -44,7 +47,7 @@ class WindowDataset(Dataset):
         rows = self.first_target_row + torch.as_tensor(index)
         prices, anchor = self.target_windows[rows], self.target_prices[rows - 1]
         targets = prices if self.codec is None else self.codec.encode(prices, anchor)
-        return self.input_windows[rows - self.n_steps], targets, anchor
+        return normalize(self.input_windows[rows - self.n_steps], self.window_norm), targets, anchor
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if not 0 <= i < self.length:
@@ -78,7 +81,7 @@ class PooledWindows(Dataset):
     def __init__(self, parts: list[WindowDataset], series_index: list[int],
                  end_to_end: tuple[torch.Tensor, torch.Tensor] | None = None):
         first = parts[0]
-        self.n_steps, self.horizon = first.n_steps, first.horizon
+        self.n_steps, self.horizon, self.window_norm = first.n_steps, first.horizon, first.window_norm
         lengths = [len(part.target_prices) for part in parts]
         self.inputs, self.target_prices = end_to_end or (torch.cat([part.inputs for part in parts]),
                                                          torch.cat([part.target_prices for part in parts]))
@@ -109,7 +112,8 @@ class PooledWindows(Dataset):
         prices, anchor = self.target_windows[rows], self.target_prices[rows - 1]
         targets = self.codec.select(position).encode(prices, anchor)
         # The series index as int64: what an embedding looks up.
-        return self.input_windows[rows - self.n_steps], targets, anchor, self.series_index[position]
+        windows = normalize(self.input_windows[rows - self.n_steps], self.window_norm)
+        return windows, targets, anchor, self.series_index[position]
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
         return self._gather(i)

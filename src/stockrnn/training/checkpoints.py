@@ -24,7 +24,8 @@ DATA_STATE_KEYS = (PriceDataModule.__qualname__, "StockDataModule", "PanelDataMo
 # What must match for a checkpoint's weights and scalers to mean the same in another run.
 NETWORK_KEYS = ("cell", "hidden_size", "num_layers", "dropout", "bidirectional", "nonlinearity", "distribution",
                 "quantiles", "series_embedding")
-DATA_KEYS = ("features", "target", "n_steps", "horizon", "scaler", "transform", "series_column", "layout", "series")
+DATA_KEYS = ("features", "target", "n_steps", "horizon", "scaler", "transform", "series_column", "layout", "series",
+             "window_norm")
 # Those of DATA_KEYS that change the stored scalers by themselves.
 SCALER_KEYS = {"features", "target", "scaler", "transform", "series_column", "layout", "series"}
 
@@ -125,6 +126,13 @@ def network_settings(hparams) -> dict:
     return settings
 
 
+def data_settings(hparams) -> dict:
+    """DATA_KEYS of a DataModule's hyperparameters: a checkpoint from before a key existed has the
+    key's default (one without data.window_norm normalized no window)."""
+    defaults = inspect.signature(PriceDataModule).parameters
+    return {key: hparams.get(key, defaults[key].default) for key in DATA_KEYS}
+
+
 def check_resumable(path: str | Path, module: Forecaster, datamodule: PriceDataModule) -> None:
     """Refuse to resume from a checkpoint whose network or data settings differ from this run's:
     its weights would not load, or would mean something else here. Every difference is named at
@@ -134,9 +142,9 @@ def check_resumable(path: str | Path, module: Forecaster, datamodule: PriceDataM
     theirs, ours = network_settings(checkpoint["hyper_parameters"]), network_settings(module.hparams)
     differences = [f"model.{key} {theirs[key]!r} there, {ours[key]!r} here"
                    for key in NETWORK_KEYS if theirs[key] != ours[key]]
-    theirs, ours = checkpoint["datamodule_hyper_parameters"], datamodule.hparams
-    data_keys = [key for key in DATA_KEYS if theirs.get(key) != ours.get(key)]
-    differences += [f"data.{key} {theirs.get(key)!r} there, {ours.get(key)!r} here" for key in data_keys]
+    theirs, ours = data_settings(checkpoint["datamodule_hyper_parameters"]), data_settings(datamodule.hparams)
+    data_keys = [key for key in DATA_KEYS if theirs[key] != ours[key]]
+    differences += [f"data.{key} {theirs[key]!r} there, {ours[key]!r} here" for key in data_keys]
     if data_state(checkpoint) != datamodule.state_dict() and not set(data_keys) & SCALER_KEYS:
         differences.append("its scalers were fit on other training rows (data.path, data.train_start, "
                            "data.train_end)")

@@ -17,6 +17,7 @@ from stockrnn.data.sessions import check_calendar
 from stockrnn.data.splits import date_bound
 from stockrnn.models.calibration import CALIBRATIONS
 from stockrnn.data.targets import TRANSFORMS
+from stockrnn.data.window_norm import WINDOW_NORMS
 from stockrnn.errors import StockrnnError
 from stockrnn.evaluation.interval_scores import LEVELS
 from stockrnn.models.distributions import DISTRIBUTIONS
@@ -126,6 +127,7 @@ def check_data_settings(data: Mapping, split_bounds: bool = True) -> None:
     if data.get("fill") is not None:
         _one_of(data.get("fill"), "data.fill", FILLS)
     _one_of(data.get("transform", "level"), "data.transform", TRANSFORMS)
+    _one_of(data.get("window_norm", "none"), "data.window_norm", WINDOW_NORMS)
     check_calendar(data.get("calendar"))
     for key, allowed in (("sep", SEPARATORS), ("decimal", DECIMALS)):
         if data.get(key) is not None and data.get(key) not in allowed:  # quoted: a tab shows as '\t'
