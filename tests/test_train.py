@@ -168,3 +168,13 @@ def test_the_mastercard_persistence_baseline_over_2021(tmp_path, mastercard_csv)
     assert metrics["persistence_mae"] == pytest.approx(3.84, abs=0.005)
     dm = one_series(objects["datamodule"])
     assert dm.splits.train_rows[1] - dm.splits.train_rows[0] == 1259
+
+
+def test_the_ridges_read_the_windows_as_stored_whatever_data_window_norm_gives_the_network(tmp_path):
+    # A normalized window drops the price level: a ridge given it would be a weaker baseline, and the
+    # network's edge over it partly ours. The linear forecasts must not move with data.window_norm.
+    _, plain, _ = run(tmp_path / "none", ["data.transform=log_return"])
+    _, normalized, _ = run(tmp_path / "standard", ["data.transform=log_return", "data.window_norm=standard"])
+    assert normalized["val_rmse"] != plain["val_rmse"]  # the network did see other inputs
+    for key in ("linear_val_rmse", "linear_rmse", "linear_lags"):
+        assert normalized[key] == plain[key], key

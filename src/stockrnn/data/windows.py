@@ -7,6 +7,8 @@ materialises points x n_steps: `unfold` gives views and a batch gathers only its
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
@@ -123,6 +125,13 @@ class PooledWindows(Dataset):
 
     def all_windows(self) -> tuple[torch.Tensor, ...]:
         return self._gather(torch.arange(len(self)))
+
+
+def as_stored(windows: WindowDataset | PooledWindows) -> WindowDataset | PooledWindows:
+    """The same windows without data.window_norm (a shallow copy: the tensors are shared)."""
+    plain = copy.copy(windows)
+    plain.window_norm = "none"
+    return plain
 
 
 class SlicedBatchSampler(BatchSampler):

@@ -14,6 +14,7 @@ import torch
 from stockrnn.data.datamodule import PriceDataModule
 from stockrnn.data.series import PriceSeries
 from stockrnn.data.splits import WindowRange
+from stockrnn.data.windows import as_stored
 from stockrnn.errors import StockrnnError
 from stockrnn.evaluation.baselines import LinearBaseline, fit_linear_baseline
 from stockrnn.evaluation.distribution_baselines import CLIMATOLOGY_MIN_CHANGES, GARCH_MIN_CHANGES
@@ -113,7 +114,7 @@ def split_forecasts(part: PriceSeries, windows: WindowRange, outputs: torch.Tens
         return part.to_price(encoded, targets.last_known)
 
     return Forecasts(targets.dates, targets.actual, price(module.kind.point(outputs).numpy()),
-                     price(linear.predict(part.dataset(windows))), targets.last_known)
+                     price(linear.predict(as_stored(part.dataset(windows)))), targets.last_known)
 
 
 def series_labels(name: str, n: int) -> np.ndarray:
@@ -150,10 +151,10 @@ def pooled_calibrations(module: Forecaster, datamodule: PriceDataModule,
 
 def with_local_linear(name: str, part: PriceSeries, own: dict[str, Forecasts]) -> dict[str, Forecasts]:
     """A panel's series: its name on every window, and its own ridge's forecasts beside the global one."""
-    local_linear = fit_linear_baseline(part.dataset(part.splits.train), part.dataset(part.splits.val))
+    local_linear = fit_linear_baseline(as_stored(part.dataset(part.splits.train)), as_stored(part.dataset(part.splits.val)))
     labelled = {}
     for split, forecasts in own.items():
-        local = part.to_price(local_linear.predict(part.dataset(getattr(part.splits, split))), forecasts.last_known)
+        local = part.to_price(local_linear.predict(as_stored(part.dataset(getattr(part.splits, split)))), forecasts.last_known)
         labelled[split] = dataclasses.replace(forecasts, series=series_labels(name, len(local)), local_linear=local)
     return labelled
 
@@ -163,7 +164,9 @@ def evaluate(module: Forecaster, datamodule: PriceDataModule) -> Evaluation:
     every series' targets pooled; with a distribution also its quantiles, the distribution baselines'
     and their scores. A panel adds its figures over series (skill_mean, series_beating_persistence,
     objective...) and per_series.csv's table."""
-    global_linear = fit_linear_baseline(datamodule.pooled("train"), datamodule.pooled("val"))
+    # The ridges read the windows as stored, never per-window normalized (data.window_norm): a
+    # normalized window drops the price level, and a baseline without it would flatter the network.
+    global_linear = fit_linear_baseline(as_stored(datamodule.pooled("train")), as_stored(datamodule.pooled("val")))
     loaders = {"val": datamodule.val_dataloader(), "test": datamodule.test_dataloader()}
     outputs = {split: outputs_by_series(datamodule, split, network_outputs(module, loaders[split])) for split in SPLITS}
     distribution = has_quantiles(module.kind)
