@@ -75,3 +75,40 @@ def test_a_lightning_fit_reaches_the_weights_of_a_plain_loop(prices_csv, cell):
     for name, value in network.state_dict().items():
         torch.testing.assert_close(trained[name], value, rtol=1e-5, atol=1e-6, msg=name)
     assert not torch.allclose(trained["head.weight"], initial["head.weight"])  # it did train
+
+
+class GradientWatcher(L.Callback):
+    def __init__(self):
+        self.backwards = self.steps = 0
+
+    def on_after_backward(self, trainer, pl_module):
+        self.backwards += 1
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        self.steps += 1
+
+
+def fit_twice(dm, callbacks: list) -> tuple[Forecaster, L.Trainer]:
+    torch.manual_seed(0)
+    module = Forecaster(n_features=2, cell="gru", hidden_size=8)
+    torch.manual_seed(1)
+    trainer = L.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks)
+    trainer.fit(module, datamodule=dm)
+    return module, trainer
+
+
+def test_updates_skip_lightnings_per_minibatch_hooks_only_when_no_one_listens(prices_csv):
+    """The direct updates (loss.backward() and the optimizer's own step) train exactly as
+    Lightning's manual_backward and optimizer.step(), which a callback listening to their hooks
+    still gets, once per minibatch."""
+    dm = datamodule(prices_csv, batches_per_step=16)
+    direct, direct_trainer = fit_twice(dm, [])
+    watcher = GradientWatcher()
+    hooked, hooked_trainer = fit_twice(dm, [watcher])
+    assert direct._direct_updates() and not hooked._direct_updates()
+    minibatches = 2 * -(-dm.splits.train.count // 8)
+    assert watcher.backwards == watcher.steps == minibatches
+    assert direct_trainer.global_step == hooked_trainer.global_step == minibatches
+    for (name, value), hooked_value in zip(direct.state_dict().items(), hooked.state_dict().values(), strict=True):
+        assert torch.equal(value, hooked_value), name

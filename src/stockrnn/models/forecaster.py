@@ -8,6 +8,10 @@ from collections.abc import Callable, Sequence
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.plugins.precision import Precision
+from lightning.pytorch.profilers import PassThroughProfiler
+from lightning.pytorch.strategies import SingleDeviceStrategy
+from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from stockrnn.models.calibration import conformal_offsets
@@ -15,6 +19,10 @@ from stockrnn.data.targets import TargetCodec
 from stockrnn.errors import TrainingDiverged
 from stockrnn.models.distributions import DEFAULT_QUANTILES, forecast_kind, has_quantiles, pinball
 from stockrnn.models.network import RecurrentNetwork
+
+# What Lightning's manual_backward and optimizer.step() add to loss.backward() and the optimizer's
+# own step on one device in 32-bit precision: these hooks of every callback and of the module.
+UPDATE_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
 
 
 class Forecaster(L.LightningModule):
@@ -64,16 +72,40 @@ class Forecaster(L.LightningModule):
         """Each minibatch: (x, y, anchor), and a panel's series index of each window (data/panel.py)."""
         optimizer = self.optimizers()
         clip = self.hparams.gradient_clip_val
+        direct = self._direct_updates()
+        total = self._train_sum.to(self.device)
         for x, y, _, *series in minibatches:
             loss = self.kind.loss(self(x, *series), y)
             optimizer.zero_grad()
-            self.manual_backward(loss)
+            if direct:
+                loss.backward()
+            else:
+                self.manual_backward(loss)
             if clip:
                 self.clip_gradients(optimizer, gradient_clip_val=clip,
                                     gradient_clip_algorithm=self.hparams.gradient_clip_algorithm)
-            optimizer.step()
-            self._train_sum = self._train_sum.to(loss.device) + loss.detach()
+            if direct:  # LightningOptimizer.step less the hooks no one listens to
+                optimizer._on_before_step()  # Lightning's step counter (trainer.global_step)
+                optimizer.optimizer.step()
+                optimizer._on_after_step()
+            else:
+                optimizer.step()
+            total = total + loss.detach()
             self._train_batches += 1
+        self._train_sum = total
+
+    def _direct_updates(self) -> bool:
+        """Whether backward and the optimizer step may skip Lightning's wrappers: their hooks run
+        for every minibatch (hundreds per epoch of a small-batch fit, each a call on every callback),
+        a visible share of the epoch. Only where the wrappers do nothing else (one device, 32-bit
+        precision, no profiler) and no callback and not the module listens to the hooks: the same
+        arithmetic, the same step count (trainer.global_step), fewer Python calls."""
+        trainer = self.trainer
+        if (type(trainer.strategy) is not SingleDeviceStrategy or type(trainer.precision_plugin) is not Precision
+                or type(trainer.profiler) is not PassThroughProfiler or is_overridden("backward", self)):
+            return False
+        return not any(is_overridden(hook, listener) for hook in UPDATE_HOOKS
+                       for listener in (self, *trainer.callbacks))
 
     def on_train_epoch_end(self) -> None:
         if self._train_batches:
