@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from stockrnn.data.datamodule import PriceDataModule
 from stockrnn.data.series import PriceSeries
+from stockrnn.data.windows import on_device
 from stockrnn.models.forecaster import Forecaster
 
 from conftest import one_series
@@ -112,3 +113,17 @@ def test_updates_skip_lightnings_per_minibatch_hooks_only_when_no_one_listens(pr
     assert direct_trainer.global_step == hooked_trainer.global_step == minibatches
     for (name, value), hooked_value in zip(direct.state_dict().items(), hooked.state_dict().values(), strict=True):
         assert torch.equal(value, hooked_value), name
+
+
+def test_batches_on_the_device_are_handed_on_as_they_are(prices_csv):
+    """The DataModule's transfer returns a batch already on the device itself (Lightning's would
+    call .to() on each of its tensors); anything else it moves as Lightning does."""
+    dm, _ = datamodule(prices_csv, batches_per_step=4)
+    cpu = torch.device("cpu")
+    for batch in (next(iter(dm.train_dataloader())), next(iter(dm.val_dataloader()))):
+        assert on_device(batch, cpu) and dm.transfer_batch_to_device(batch, cpu, 0) is batch
+        assert not on_device(batch, torch.device("meta"))
+        moved = dm.transfer_batch_to_device(batch, torch.device("meta"), 0)
+        assert all(t.device.type == "meta" for t in (moved[0] if isinstance(moved, list) else moved))
+    as_dict = {"x": torch.zeros(2)}
+    assert not on_device(as_dict, cpu) and dm.transfer_batch_to_device(as_dict, cpu, 0) is not as_dict

@@ -10,13 +10,14 @@ import logging
 
 import lightning as L
 import pandas as pd
+import torch
 from torch.utils.data import DataLoader
 
 from stockrnn.data.sources import is_panel, read_panel
 from stockrnn.data.series import PriceSeries
 from stockrnn.data.splits import WindowRange
 from stockrnn.data.targets import TargetCodec
-from stockrnn.data.windows import PooledWindows, SplitIntoMinibatches, already_batched, window_loader
+from stockrnn.data.windows import PooledWindows, SplitIntoMinibatches, already_batched, on_device, window_loader
 from stockrnn.errors import NotEnoughRows, StockrnnError
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,12 @@ class PriceDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self.test_dataloader()
+
+    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
+        """A batch already on the device (every batch on the CPU) as it is (see windows.on_device)."""
+        if on_device(batch, device):
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def state_dict(self) -> dict:
         """Stored in every checkpoint: what a later eval or predict needs to scale new data. A panel's:

@@ -180,3 +180,13 @@ def window_loader(dataset, batch_size: int, batches_per_step: int, shuffle: bool
     order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
     batches = SlicedBatchSampler(order, batch_size * batches_per_step, drop_last=False)
     return DataLoader(dataset, batch_sampler=batches, collate_fn=collate_fn)
+
+
+def on_device(batch, device: torch.device) -> bool:
+    """Whether a loader's batch, (x, y, anchor, series) or a list of such minibatches, has every
+    tensor on `device` already. The DataModule then hands it on as it is: Lightning's default
+    transfer walks the batch (a training batch holds 16 minibatches) tensor by tensor and calls
+    .to(), which returns the same tensor, a visible cost per step on the CPU."""
+    if isinstance(batch, list):  # a training batch: its minibatches
+        return all(isinstance(minibatch, tuple) and on_device(minibatch, device) for minibatch in batch)
+    return isinstance(batch, tuple) and all(isinstance(t, torch.Tensor) and t.device == device for t in batch)
