@@ -4,16 +4,19 @@ import json
 import logging
 import math
 import re
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
+import rich.live
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from omegaconf import open_dict
 from tensorboard.plugins.hparams.metadata import parse_session_start_info_plugin_data
 
 from stockrnn.evaluation.baselines import fit_linear_baseline
-from stockrnn.training.callbacks import ProgressBar
+from stockrnn.training.callbacks import ProgressBar, _PromptRefreshThread
 from stockrnn.errors import StockrnnError
 from stockrnn.eval import evaluate_checkpoint
 from stockrnn.train import train
@@ -138,6 +141,30 @@ def test_the_progress_bar_shows_no_logger_version(tmp_path):
     trainer = objects["trainer"]
     assert super(ProgressBar, ProgressBar()).get_metrics(trainer, objects["model"])["v_num"] == "ze=8"
     assert "v_num" not in ProgressBar().get_metrics(trainer, objects["model"])
+
+
+def test_where_nothing_is_drawn_live_the_progress_bar_renders_only_its_final_state(tmp_path, monkeypatch):
+    """pytest's captured output is no terminal: rich shows nothing there until the bar stops, so
+    the bar renders when it starts and stops, not per epoch or per redraw of its thread."""
+    renders = []
+    render = rich.live.Live.refresh
+    monkeypatch.setattr(rich.live.Live, "refresh", lambda live: renders.append(live) or render(live))
+    cfg = compose_config(QUICK + ["trainer.max_epochs=4", "callbacks.early_stopping.patience=10"], tmp_path)
+    with open_dict(cfg):  # the tests' configs leave the bar out
+        cfg.callbacks.progress_bar = {"_target_": "stockrnn.training.callbacks.ProgressBar", "refresh_rate": 10}
+        cfg.trainer.enable_progress_bar = True
+    metrics, objects = train(cfg)
+    assert isinstance(objects["trainer"].progress_bar_callback, ProgressBar)
+    assert metrics["epochs"] == 4 and len(renders) == 2
+
+
+def test_the_progress_bars_refresh_thread_ends_as_soon_as_the_bar_stops():
+    thread = _PromptRefreshThread(rich.live.Live(auto_refresh=False), 0.1)  # a redraw every 10 s
+    thread.start()
+    started = time.perf_counter()
+    thread.stop()
+    thread.join(timeout=5)
+    assert not thread.is_alive() and time.perf_counter() - started < 1  # Lightning's sleeps 10 s
 
 
 def test_the_linear_baselines_validation_figure_is_its_rmse_on_the_validation_windows(tmp_path):
