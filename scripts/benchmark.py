@@ -163,7 +163,7 @@ def speed_rows(epochs: int | None, rounds: int, accelerator: str, settings=tuple
         setting = SETTINGS[setting_name]
         fit_epochs = epochs or SPEED_EPOCHS[setting_name]
         for model in models:
-            project, plain, fit_seconds, plain_seconds = [], [], 0.0, 0.0
+            project, plain, fit_seconds = [], [], 0.0
             for _ in range(rounds):
                 objects = project_fit(model, setting, fit_epochs, accelerator)
                 project += objects["fit_timer"].epoch_seconds

@@ -2,12 +2,17 @@
 straightforward one: same minibatches in the same order, same weights after training."""
 
 import copy
+import shutil
+from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
+from stockrnn.training import callbacks
+from stockrnn.training.callbacks import RandomState, RunCheckpoint
 from stockrnn.data.datamodule import PriceDataModule
 from stockrnn.data.series import PriceSeries
 from stockrnn.data.windows import on_device
@@ -103,12 +108,12 @@ def test_updates_skip_lightnings_per_minibatch_hooks_only_when_no_one_listens(pr
     """The direct updates (loss.backward() and the optimizer's own step) train exactly as
     Lightning's manual_backward and optimizer.step(), which a callback listening to their hooks
     still gets, once per minibatch."""
-    dm = datamodule(prices_csv, batches_per_step=16)
+    dm, series = datamodule(prices_csv, batches_per_step=16)
     direct, direct_trainer = fit_twice(dm, [])
     watcher = GradientWatcher()
     hooked, hooked_trainer = fit_twice(dm, [watcher])
     assert direct._direct_updates() and not hooked._direct_updates()
-    minibatches = 2 * -(-dm.splits.train.count // 8)
+    minibatches = 2 * -(-series.splits.train.count // 8)
     assert watcher.backwards == watcher.steps == minibatches
     assert direct_trainer.global_step == hooked_trainer.global_step == minibatches
     for (name, value), hooked_value in zip(direct.state_dict().items(), hooked.state_dict().values(), strict=True):
@@ -127,3 +132,34 @@ def test_batches_on_the_device_are_handed_on_as_they_are(prices_csv):
         assert all(t.device.type == "meta" for t in (moved[0] if isinstance(moved, list) else moved))
     as_dict = {"x": torch.zeros(2)}
     assert not on_device(as_dict, cpu) and dm.transfer_batch_to_device(as_dict, cpu, 0) is not as_dict
+
+
+def test_a_new_bests_last_checkpoint_is_copied_byte_for_byte_as_a_save_writes_it(prices_csv, tmp_path, monkeypatch):
+    """In an epoch with a new best, last.ckpt is a copy of best.ckpt (same state, same bytes)
+    instead of a second dump; every file equals the one a save writes, epoch by epoch."""
+    dm, _ = datamodule(prices_csv, batches_per_step=16)
+    copy = callbacks._copy_atomically
+    copies = []
+    monkeypatch.setattr(callbacks, "_copy_atomically", lambda *paths: copies.append(paths) or copy(*paths))
+
+    def files_written(save) -> list[tuple[int, str, bytes]]:
+        files = []
+
+        def recorded(checkpoint, trainer, filepath):
+            save(checkpoint, trainer, filepath)
+            files.append((trainer.current_epoch, Path(filepath).name, Path(filepath).read_bytes()))
+
+        monkeypatch.setattr(RunCheckpoint, "_save_checkpoint", recorded)
+        shutil.rmtree(tmp_path / "checkpoints", ignore_errors=True)  # the same directory: it is in the files
+        L.seed_everything(0)
+        checkpoint = RunCheckpoint(dirpath=tmp_path / "checkpoints", filename="best", monitor="val/rmse",
+                                   save_last=True, enable_version_counter=False)
+        L.Trainer(max_epochs=4, accelerator="cpu", logger=False, enable_progress_bar=False,
+                  enable_model_summary=False, callbacks=[checkpoint, RandomState()]).fit(
+            Forecaster(n_features=2, cell="gru", hidden_size=8), datamodule=dm)
+        return files
+
+    copied = files_written(RunCheckpoint._save_checkpoint)
+    assert copies and all(Path(source).name == "best.ckpt" for source, _ in copies)
+    assert files_written(ModelCheckpoint._save_checkpoint) == copied  # Lightning's: every file a save
+    assert [name for _, name, _ in copied].count("last.ckpt") == 4
