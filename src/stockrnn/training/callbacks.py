@@ -148,7 +148,8 @@ class ProgressBar(RichProgressBar):
 
     - On a console that is not a terminal (a pipe, a log file, a benchmark) rich draws nothing
       until the bar stops, yet every redraw rebuilt the bar's table (about 1% of a small-batch
-      fit): such redraws are skipped. The final bar is still printed when it stops.
+      fit): such redraws are skipped, and so is reading the metrics after every batch (the
+      epoch's end reads them). The final bar is still printed when it stops.
     - Lightning's refresh thread sleeps 1 / refresh_rate seconds between redraws and cannot be
       woken, so stopping the bar at the end of every fit waited out the sleep (50 ms on average
       at 10 redraws a second). Ours waits on its stop event instead.
@@ -173,6 +174,12 @@ class ProgressBar(RichProgressBar):
     def refresh(self, hard: bool = False) -> None:
         if self.progress is None or _draws(self.progress.console):
             super().refresh(hard)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if self.progress is None or self.train_progress_bar_id is None or _draws(self.progress.console):
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        else:  # the count only: the metrics change at the epoch's end, which reads them
+            self._update(self.train_progress_bar_id, batch_idx + 1)
 
 
 def _draws(console) -> bool:
