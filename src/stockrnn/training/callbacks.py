@@ -352,4 +352,3 @@ def _copy_atomically(source: str, target: str) -> None:
     partial = Path(target).with_name(f".{Path(target).name}.{os.getpid()}.partial")
     shutil.copyfile(source, partial)
     os.replace(partial, target)
-
