@@ -2,6 +2,7 @@
 straightforward one: same minibatches in the same order, same weights after training."""
 
 import copy
+import gc
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
 from stockrnn.training import callbacks
-from stockrnn.training.callbacks import RandomState, RunCheckpoint
+from stockrnn.training.callbacks import GcFreeze, RandomState, RunCheckpoint
 from stockrnn.data.datamodule import PriceDataModule
 from stockrnn.data.series import PriceSeries
 from stockrnn.data.windows import on_device
@@ -163,3 +164,42 @@ def test_a_new_bests_last_checkpoint_is_copied_byte_for_byte_as_a_save_writes_it
     assert copies and all(Path(source).name == "best.ckpt" for source, _ in copies)
     assert files_written(ModelCheckpoint._save_checkpoint) == copied  # Lightning's: every file a save
     assert [name for _, name, _ in copied].count("last.ckpt") == 4
+
+
+class FreezeCount(L.Callback):
+    def __init__(self, crash: bool = False):
+        self.counts, self.crash = [], crash
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.counts.append(gc.get_freeze_count())
+        if self.crash:
+            raise RuntimeError("simulated crash")
+
+
+def fit_with(dm, *callbacks) -> None:
+    L.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+              enable_model_summary=False, callbacks=list(callbacks)).fit(Forecaster(n_features=2, hidden_size=8), datamodule=dm)
+
+
+def test_the_objects_made_before_the_fit_are_out_of_the_garbage_collectors_reach_during_it(prices_csv):
+    """GcFreeze: every object tracked when the fit starts is frozen while it runs (a full collection
+    walks only the fit's own) and handed back when it ends, also when it fails."""
+    dm, _ = datamodule(prices_csv, batches_per_step=16)
+    assert gc.get_freeze_count() == 0
+    during = FreezeCount()
+    fit_with(dm, GcFreeze(), during)
+    assert len(during.counts) == 2 and min(during.counts) > 10_000 and gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        fit_with(dm, GcFreeze(), FreezeCount(crash=True))
+    assert gc.get_freeze_count() == 0
+
+
+def test_objects_frozen_by_someone_else_stay_frozen(prices_csv):
+    dm, _ = datamodule(prices_csv, batches_per_step=16)
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        fit_with(dm, GcFreeze())
+        assert gc.get_freeze_count() > before - 1000  # still frozen (a few were freed meanwhile)
+    finally:
+        gc.unfreeze()

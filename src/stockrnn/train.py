@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
-from stockrnn.training.callbacks import EpochLog, FitTimer, RandomState
+from stockrnn.training.callbacks import EpochLog, FitTimer, GcFreeze, RandomState
 from stockrnn.training.forecast_tables import check_baseline_rows, evaluate
 from stockrnn.training.checkpoints import check_resumable, load_initial_weights
 from stockrnn.errors import StockrnnError
@@ -73,7 +73,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         load_initial_weights(cfg.init_weights, module, list(datamodule.parts))
     fit_timer = FitTimer()
     loggers = instantiate_all(cfg.get("logger"))
-    callbacks = instantiate_all(cfg.get("callbacks")) + [fit_timer, RandomState(), EpochLog()]
+    callbacks = instantiate_all(cfg.get("callbacks")) + [fit_timer, RandomState(), EpochLog(), GcFreeze()]
     silence_lightning_noise()
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     if trainer.is_global_zero:  # under SLURM ddp every rank runs this function

@@ -1,11 +1,13 @@
 """Callbacks the run itself needs (the user-configurable ones come from conf/callbacks).
 
-EpochLog writes the fit into train.log; the last three keep a resumed fit (ckpt_path=.../last.ckpt)
-on exactly the path of an uninterrupted one.
+EpochLog writes the fit into train.log; GcFreeze keeps the garbage collector's full passes short;
+the last three keep a resumed fit (ckpt_path=.../last.ckpt) on exactly the path of an uninterrupted
+one.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import random
@@ -140,6 +142,38 @@ class FitTimer(L.Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.epoch_seconds = [float(s) for s in state_dict["epoch_seconds"]]
+
+
+class GcFreeze(L.Callback):
+    """Keeps Python's garbage collector off the objects that exist when the fit starts.
+
+    After its imports and set-up a run holds about 500,000 objects the collector tracks (torch,
+    Lightning, Hydra, pandas). A full collection walks every one, about 0.3 s here, and the fit's
+    own allocations set one off every hundred epochs or so, at an epoch no one can foresee: on a
+    small-batch fit of 30 epochs, as much as all its other costs over a plain loop. gc.freeze()
+    puts them out of the collector's reach for the fit (the fit's own objects are collected as
+    before) and gc.unfreeze() hands them back when it ends, so any that became garbage meanwhile
+    are collected then. Nothing is frozen when something else froze objects already.
+    """
+
+    def __init__(self):
+        self._froze = False
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            self._froze = True
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self._unfreeze()
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        self._unfreeze()
+
+    def _unfreeze(self) -> None:
+        if self._froze:
+            gc.unfreeze()
+            self._froze = False
 
 
 class ProgressBar(RichProgressBar):
