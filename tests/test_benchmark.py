@@ -39,6 +39,10 @@ def test_speed_row_compares_the_project_fit_with_a_plain_loop(tmp_path):
     assert row["name"] == "speed/tutorial/gru" and row["epochs"] == 2
     assert row["project_s_per_epoch"] > 0 and row["plain_s_per_epoch"] > 0
     assert row["ratio"] == pytest.approx(row["project_s_per_epoch"] / row["plain_s_per_epoch"], rel=0.02)
+    # Whole fits: Trainer.fit's wall time, more than the epochs FitTimer counts (the sanity check,
+    # the checkpoints), one ratio per round.
+    assert row["fit_s_per_epoch"] > row["project_s_per_epoch"] and len(row["fit_ratios"]) == 1 and row["fit_ratio"] == row["fit_ratios"][0]
+    assert row["fit_ratio"] > 0 and row["target_ratio"] == 1.15
 
 
 def test_linear_rows_time_the_baseline_on_the_best_experiments_inputs(tmp_path):
