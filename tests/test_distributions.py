@@ -18,7 +18,7 @@ from stockrnn.training.forecast_tables import network_outputs
 from stockrnn.models.distributions import DEFAULT_QUANTILES, NormalForecast, QuantileForecast
 from stockrnn.models.forecaster import Forecaster
 from stockrnn.predict import forecast, print_forecast
-from stockrnn.outputs.runs import print_results
+from stockrnn.outputs.console import print_results
 from stockrnn.train import train
 
 from conftest import compose_config, run_module, synthetic_prices

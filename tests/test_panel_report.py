@@ -17,7 +17,8 @@ from stockrnn.evaluation.forecasts import Forecasts
 from stockrnn.evaluation.interval_scores import LEVELS
 from stockrnn.evaluation.per_series import panel_metrics, per_series_table
 from stockrnn.outputs.plots import panel_predictions_figure
-from stockrnn.outputs.runs import print_results, write_results
+from stockrnn.outputs.console import print_results
+from stockrnn.outputs.runs import write_results
 
 # name -> price level; out of alphabetical order on purpose.
 SERIES = {"MID": 100.0, "GOOD": 10.0, "BAD": 1000.0}

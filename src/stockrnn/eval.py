@@ -11,7 +11,8 @@ from stockrnn.data.datamodule import refuse_unseen_series
 from stockrnn.training.forecast_tables import evaluate
 from stockrnn.outputs.mlflow_runs import check_mlflow_installed, record_run
 from stockrnn.utils.files import refuse_finished_run_dir
-from stockrnn.outputs.runs import (print_results, series_name, write_data_split,
+from stockrnn.outputs.console import print_results
+from stockrnn.outputs.runs import (series_name, write_data_split,
                                   write_results)
 from stockrnn.utils.command import command
 from stockrnn.utils.entry import instantiate_all, user_errors_exit

@@ -19,7 +19,8 @@ from stockrnn.errors import StockrnnError
 from stockrnn.outputs.mlflow_runs import check_mlflow_installed, record_run
 from stockrnn.training.resume import exit_interrupted
 from stockrnn.utils.files import refuse_finished_run_dir
-from stockrnn.outputs.runs import (print_results, run_hparams, series_name,
+from stockrnn.outputs.console import print_results
+from stockrnn.outputs.runs import (run_hparams, series_name,
                                   write_data_split, write_results)
 from stockrnn.utils.command import command
 from stockrnn.utils.config import check_config

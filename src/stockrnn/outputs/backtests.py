@@ -21,8 +21,9 @@ from stockrnn.evaluation.evaluate import split_report
 from stockrnn.evaluation.forecasts import Forecasts
 from stockrnn.training.folds import Fold
 from stockrnn.evaluation.per_series import panel_metrics, per_series_table
+from stockrnn.outputs.console import print_results
 from stockrnn.outputs.runs import (HPARAM_METRICS, add_png, hparam_metrics, log_hparams_session, markdown_table,
-                                  print_results, split_ranges)
+                                  split_ranges)
 from stockrnn.utils.files import write_json_atomically
 
 # A fold's figures in backtest.csv, from its run's metrics.json.
