@@ -12,12 +12,12 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
-from stockrnn.training import callbacks
-from stockrnn.training.callbacks import GcFreeze, RandomState, RunCheckpoint
 from stockrnn.data.datamodule import PriceDataModule
 from stockrnn.data.series import PriceSeries
 from stockrnn.data.windows import on_device
 from stockrnn.models.forecaster import Forecaster
+from stockrnn.training import callbacks
+from stockrnn.training.callbacks import GcFreeze, RandomState, RunCheckpoint
 
 from conftest import one_series
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import rich.live
 import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from omegaconf import open_dict
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.metadata import parse_session_start_info_plugin_data
 
 from stockrnn.evaluation.baselines import fit_linear_baseline
