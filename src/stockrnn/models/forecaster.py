@@ -52,6 +52,7 @@ class Forecaster(L.LightningModule):
         # order as one minibatch per step, at a fraction of the overhead. Clipping is ours too,
         # as Lightning only clips under automatic optimization.
         self.automatic_optimization = False
+        self._direct = False  # whether those steps skip Lightning's per-minibatch hooks (on_train_start)
         # Losses are summed on the device and logged once per epoch: per-step self.log is the
         # other large fixed cost (see the performance notes).
         self._train_sum, self._train_batches = torch.zeros(()), 0
@@ -72,7 +73,7 @@ class Forecaster(L.LightningModule):
         """Each minibatch: (x, y, anchor), and a panel's series index of each window (data/panel.py)."""
         optimizer = self.optimizers()
         clip = self.hparams.gradient_clip_val
-        direct = self._direct_updates()
+        direct = self._direct
         total = self._train_sum.to(self.device)
         for x, y, _, *series in minibatches:
             loss = self.kind.loss(self(x, *series), y)
@@ -93,6 +94,9 @@ class Forecaster(L.LightningModule):
             total = total + loss.detach()
             self._train_batches += 1
         self._train_sum = total
+
+    def on_train_start(self) -> None:
+        self._direct = self._direct_updates()  # once per fit: the callbacks are set by then
 
     def _direct_updates(self) -> bool:
         """Whether backward and the optimizer step may skip Lightning's wrappers: their hooks run
