@@ -16,7 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams.metadata import parse_session_start_info_plugin_data
 
 from stockrnn.evaluation.baselines import fit_linear_baseline
-from stockrnn.training.callbacks import ProgressBar, _PromptRefreshThread
+from stockrnn.training.progress_bar import ProgressBar, _PromptRefreshThread
 from stockrnn.errors import StockrnnError
 from stockrnn.eval import evaluate_checkpoint
 from stockrnn.train import train
@@ -151,7 +151,7 @@ def test_where_nothing_is_drawn_live_the_progress_bar_renders_only_its_final_sta
     monkeypatch.setattr(rich.live.Live, "refresh", lambda live: renders.append(live) or render(live))
     cfg = compose_config(QUICK + ["trainer.max_epochs=4", "callbacks.early_stopping.patience=10"], tmp_path)
     with open_dict(cfg):  # the tests' configs leave the bar out
-        cfg.callbacks.progress_bar = {"_target_": "stockrnn.training.callbacks.ProgressBar", "refresh_rate": 10}
+        cfg.callbacks.progress_bar = {"_target_": "stockrnn.training.progress_bar.ProgressBar", "refresh_rate": 10}
         cfg.trainer.enable_progress_bar = True
     metrics, objects = train(cfg)
     assert isinstance(objects["trainer"].progress_bar_callback, ProgressBar)
