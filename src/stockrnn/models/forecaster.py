@@ -70,7 +70,7 @@ class Forecaster(L.LightningModule):
         return self.network(x, series)
 
     def training_step(self, minibatches: list[tuple[torch.Tensor, ...]], batch_idx: int) -> None:
-        """Each minibatch: (x, y, anchor), and a panel's series index of each window (data/panel.py)."""
+        """Each minibatch: (x, y, anchor, series): the series index of each window (data/windows.py)."""
         optimizer = self.optimizers()
         clip = self.hparams.gradient_clip_val
         direct = self._direct

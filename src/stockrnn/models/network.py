@@ -12,7 +12,7 @@ CELLS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 class RecurrentNetwork(nn.Module):
     """(batch, n_steps, n_features) -> (batch, horizon), or (batch, horizon, outputs_per_step).
 
-    With series_embedding > 0 (a panel, see data/panel.py) each of the n_series series has a learned
+    With series_embedding > 0 (a panel, see data/datamodule.py) each of the n_series series has a learned
     vector of that size, appended to every step's inputs: the static covariate that lets one global
     network treat its series differently.
     """

@@ -154,7 +154,7 @@ def sweep_figure(jobs: pd.DataFrame, swept: list[str], title: str, metric: str =
 
 def save(fig: Figure, path) -> bytes:
     """Writes the figure to `path` as a PNG and closes it; returns the PNG, which is what TensorBoard
-    is given too (see run_outputs.add_png): the figure is drawn once."""
+    is given too (see outputs/runs.add_png): the figure is drawn once."""
     png = io.BytesIO()
     fig.savefig(png, dpi=110, format="png")
     plt.close(fig)

@@ -43,7 +43,7 @@ TENSORBOARD_NAMES = {
      "dm_pvalue_crps_garch": "test/dm_pvalue_crps_garch",
      "dm_pvalue_crps_climatology": "test/dm_pvalue_crps_climatology"}
 # Not `objective`: it is hp/objective in HParams, and a panel's val/objective is its per-epoch curve.
-# A panel's (panel_report.py): figures over its series, and the local linear model's beside the global one's.
+# A panel's (evaluation/per_series.py): figures over its series, and the local linear model's beside the global one's.
 TENSORBOARD_NAMES |= {key: f"panel/{key}" for key in ("n_series", "skill_mean", "skill_median",
                                                       "series_beating_persistence", "series_beating_linear",
                                                       "series_beating_local_linear")}
