@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from stockrnn.errors import StockrnnError
+from stockrnn.backtest import backtest
 from stockrnn.eval import evaluate_checkpoint
 from stockrnn.outputs.console import print_results
 from stockrnn.models.combination import combine, fit_weights, weights_from_sums
@@ -171,3 +172,18 @@ def test_a_panel_fits_a_weight_per_series_and_step_on_its_own_validation_windows
     assert metrics["combination_weight"] == pytest.approx(stored.mean(), rel=1e-9)
     assert [metrics["combination_weight_step1"], metrics["combination_weight_step2"]] == pytest.approx(
         stored.mean(axis=0).tolist(), rel=1e-9)
+
+
+def test_a_backtests_folds_each_fit_their_own_weight(tmp_path):
+    csv = written(synthetic_prices(), tmp_path / "prices.csv")
+    metrics, _ = backtest(compose_config([*QUICK, "data=csv", f"data.path={csv}", "model.combination=persistence",
+                                          "backtest.folds=2", "backtest.test_length=40"],
+                                         tmp_path / "backtest", config_name="backtest"))
+    rows = pd.read_csv(tmp_path / "backtest" / "backtest.csv")
+    assert len(rows) == 2 and rows["combination_weight"].between(0, 1).all()
+    for fold in rows.itertuples():  # each fold's row is its run's metrics.json
+        run = json.loads((tmp_path / "backtest" / "folds" / str(fold.fold) / "metrics.json").read_text())
+        assert (fold.combination_weight, fold.network_val_rmse) == pytest.approx(
+            (run["combination_weight"], run["network_val_rmse"]), rel=1e-6)
+    assert metrics["combination_weight"] == pytest.approx(rows["combination_weight"].mean(), rel=1e-6)
+    assert {"network_val_rmse", "network_rmse"} <= set(metrics)

@@ -192,7 +192,8 @@ def evaluate(module: Forecaster, datamodule: PriceDataModule) -> Evaluation:
     """val_rmse, the test report and the significance tests for the module's current weights, over
     every series' targets pooled; with a distribution also its quantiles, the distribution baselines'
     and their scores. A panel adds its figures over series (skill_mean, series_beating_persistence,
-    objective...) and per_series.csv's table."""
+    objective...) and per_series.csv's table. With model.combination=persistence every report reads
+    the combined point forecasts (the network's own kept beside them) and adds the weights."""
     # The ridges read the windows as stored, never per-window normalized (data.window_norm): a
     # normalized window drops the price level, and a baseline without it would flatter the network.
     global_linear = fit_linear_baseline(as_stored(datamodule.pooled("train")), as_stored(datamodule.pooled("val")))
