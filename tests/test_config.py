@@ -44,7 +44,17 @@ def test_every_data_config_instantiates(data, tmp_path, prices_csv):
     cfg = compose_config([f"data={data}", f"data.path={prices_csv}"], tmp_path)
     dm = instantiate(cfg.data)
     column = "Close" if data == "sp500_stocks" else "High"  # the panel's wide file names its prices Close
-    assert dm.path == str(prices_csv) and dm.features == [column] and dm.target == column
+    assert dm.path == str(prices_csv) and dm.target == column
+    # Scale-free by default: the target's log return first (with Open, Low and Close relative to the
+    # High where the embedded series have them), the log return learnt.
+    assert dm.features[0] == f"{column}.log_return" and dm.transform == "log_return"
+    ratios = [] if data in ("csv", "sp500_stocks") else ["Open/High", "Low/High", "Close/High"]
+    assert dm.features[1:] == ratios
+
+
+def test_the_csv_config_reads_the_log_return_of_whichever_target_is_set(tmp_path):
+    cfg = compose_config(["data=csv", "data.target=Close"], tmp_path)
+    assert list(cfg.data.features) == ["Close.log_return"]
 
 
 @pytest.mark.parametrize("trainer", options("trainer"))
@@ -69,6 +79,9 @@ def test_seed_mastercard_reproduces_the_tutorials_settings(tmp_path):
     assert (cfg.data.n_steps, cfg.data.batch_size, cfg.data.train_start, cfg.data.test_start) == (3, 10, 2016, 2021)
     assert (cfg.model.cell, cfg.model.nonlinearity, cfg.model.hidden_size) == ("rnn", "relu", 32)
     assert cfg.data.val_fraction == 0.2 and cfg.data.scaler == "minmax"
+    # The tutorial's formulation, whatever the defaults become: the High's level from the High alone.
+    assert (list(cfg.data.features), cfg.data.transform, cfg.data.window_norm) == (["High"], "level", "none")
+    assert cfg.model.combination == "none"
 
 
 def test_eval_config_composes(tmp_path):
