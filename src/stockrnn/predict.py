@@ -25,7 +25,8 @@ from stockrnn.evaluation.distributions import checkpoint_calibration, levels_of
 from stockrnn.errors import StockrnnError
 from stockrnn.models.distributions import has_quantiles
 from stockrnn.models.forecaster import Forecaster
-from stockrnn.training.forecast_tables import NetworkOutputs, network_quantiles
+from stockrnn.models.combination import combine, series_weights
+from stockrnn.training.forecast_tables import NetworkOutputs, checkpoint_combination, network_quantiles
 from stockrnn.utils.command import command
 from stockrnn.utils.entry import user_errors_exit
 
@@ -48,6 +49,7 @@ def forecast(ckpt_path: str, data_path: str | None, calendar: str | None = None,
                     "data.calendar to the series' exchange code, or weekdays, if it trades otherwise",
                     ckpt_path, datamodule.calendar)
     module = restored.module.eval()
+    combination = checkpoint_combination(module)  # model.combination=persistence: weights per series and step
     raw = {name: frame for name, frame in datamodule.read_series().items() if not dropped_in_training(datamodule, name)}
     refuse_unseen_series(datamodule, [name for name in raw if datamodule.is_unseen(name)], module)
     tables = []
@@ -58,7 +60,10 @@ def forecast(ckpt_path: str, data_path: str | None, calendar: str | None = None,
             part = datamodule.prepared(name, frame)
             if part is None:
                 continue
-        table = forecast_series(module, part, frame, datamodule.calendar, torch.tensor([datamodule.index_of(name)]))
+        index = datamodule.index_of(name)
+        weights = (None if combination is None else
+                   series_weights(combination, None if datamodule.is_unseen(name) else index))
+        table = forecast_series(module, part, frame, datamodule.calendar, torch.tensor([index]), weights)
         tables.append(table.assign(series=name)[["series", *table.columns]] if datamodule.is_panel else table)
     if not tables:
         raise StockrnnError(f"{datamodule.source}: none of its series can be forecast (see the warnings above)")
@@ -74,9 +79,10 @@ def dropped_in_training(datamodule: PriceDataModule, name: str) -> bool:
 
 
 def forecast_series(module: Forecaster, datamodule: PriceSeries, raw: pd.DataFrame, calendar: str | None,
-                    series: torch.Tensor) -> pd.DataFrame:
+                    series: torch.Tensor, combination: np.ndarray | None = None) -> pd.DataFrame:
     """One series' forecast table from its frame's last n_steps days, on the sessions of `calendar`
-    (series: its index, its row of a series embedding)."""
+    (series: its index, its row of a series embedding; combination: its weights per step with
+    persistence, the last known value, under model.combination=persistence)."""
     frame = datamodule.model_columns(raw)
     n_steps = datamodule.n_steps
     if len(frame) < n_steps:
@@ -89,6 +95,8 @@ def forecast_series(module: Forecaster, datamodule: PriceSeries, raw: pd.DataFra
     last_known = frame[datamodule.target].to_numpy()[-1:]
     outputs = NetworkOutputs(module(window, series).double(), revin_norm(datamodule, frame))
     prices = datamodule.to_price(module.point(*outputs).numpy(), last_known)[0]
+    if combination is not None:
+        prices = combine(prices, last_known, combination)
     dates = next_trading_days(frame.index[-1], len(prices), calendar, datamodule.source)
     table = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "step": np.arange(1, len(prices) + 1),
                           "forecast": prices})

@@ -10,7 +10,7 @@ import pandas as pd
 
 from stockrnn.evaluation.distributions import distribution_report
 from stockrnn.evaluation.forecasts import Forecasts
-from stockrnn.evaluation.metrics import forecast_report, validation_report
+from stockrnn.evaluation.metrics import error_metrics, forecast_report, validation_report
 from stockrnn.evaluation.per_series import panel_metrics, per_series_table
 
 
@@ -38,6 +38,9 @@ def split_report(val: Forecasts, test: Forecasts) -> dict[str, float]:
     see, while the test figures are only for reading afterwards."""
     report = (validation_report(val.actual, val.predicted, val.linear, val.last_known)
               | forecast_report(test.actual, test.predicted, test.linear, test.last_known))
+    if val.network is not None:  # model.combination: what the network alone scored, before the combination
+        report |= {key: error_metrics(split.actual, split.network, split.last_known)["rmse"]
+                   for key, split in (("network_val_rmse", val), ("network_rmse", test))}
     return report | distribution_report(val, test) if val.quantiles is not None else report
 
 

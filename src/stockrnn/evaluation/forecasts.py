@@ -30,6 +30,9 @@ class Forecasts:
     # forecasts (one ridge per series) beside the global one in `linear`.
     series: np.ndarray | None = None
     local_linear: np.ndarray | None = None
+    # model.combination=persistence: the network's own point forecast, before `predicted` combined
+    # it with persistence (models/combination.py).
+    network: np.ndarray | None = None
 
     def of_series(self, name: str) -> "Forecasts":
         """A panel's forecasts of one series."""
@@ -71,6 +74,7 @@ class Forecasts:
             "date": pd.DatetimeIndex(self.dates.ravel()).strftime("%Y-%m-%d"),
             "horizon": np.tile(np.arange(1, horizon + 1), len(self.dates)),
             "actual": self.actual.ravel(), "predicted": self.predicted.ravel(),
+            **({"network": self.network.ravel()} if self.network is not None else {}),
             "persistence": self.persistence.ravel(), "linear": self.linear.ravel(),
         })
         if self.local_linear is not None:
@@ -98,7 +102,7 @@ class Forecasts:
         first = parts[0]
         joined = {name: np.concatenate([getattr(part, name) for part in parts])
                   for name in ("dates", "actual", "predicted", "linear", "last_known")}
-        for name in ("series", "local_linear"):
+        for name in ("series", "local_linear", "network"):
             if getattr(first, name) is not None:
                 joined[name] = np.concatenate([getattr(part, name) for part in parts])
         if first.quantiles is not None:

@@ -15,6 +15,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from stockrnn.models.calibration import conformal_offsets
+from stockrnn.models.combination import weights_from_sums
 from stockrnn.data.targets import TargetCodec
 from stockrnn.data.window_norm import mapped_back, normalize_by
 from stockrnn.data.windows import batch_parts
@@ -34,7 +35,8 @@ class Forecaster(L.LightningModule):
                  gradient_clip_val: float | None = None, gradient_clip_algorithm: str = "norm",
                  optimizer: Callable | None = None, scheduler: Callable | None = None,
                  distribution: str = "none", quantiles: Sequence[float] = DEFAULT_QUANTILES,
-                 calibration: str = "none", n_series: int = 1, series_embedding: int = 0):
+                 calibration: str = "none", n_series: int = 1, series_embedding: int = 0,
+                 combination: str = "none"):
         super().__init__()
         # Plain numbers only: a checkpoint rebuilds the network from these, without pickled objects.
         # logger=False: the resolved run config is logged once, with the final metrics.
@@ -67,6 +69,12 @@ class Forecaster(L.LightningModule):
         # with the checkpoint of the weights they were fit for (see calibration.py).
         self.conformal_offsets: np.ndarray | None = None
         self._val_quantiles: list[tuple[torch.Tensor, torch.Tensor]] = []
+        # model.combination=persistence: the weights of persistence's combination with this epoch's
+        # forecasts (series x horizon), fit on its validation windows and saved with the checkpoint
+        # of the weights they were fit for, like the conformal shifts (see combination.py). Training,
+        # val/rmse and the checkpoint's choice are the network's own.
+        self.combination_weights: np.ndarray | None = None
+        self._combination_sums: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
         return self.network(x, series)
@@ -166,6 +174,8 @@ class Forecaster(L.LightningModule):
         self._val_count += y.numel()
         if series is not None and not has_quantiles(self.kind):  # a panel's point forecast: its val/objective
             self._add_series_sums(series, price_error, anchor[:, None] - actual)
+        if self.hparams.get("combination", "none") == "persistence":
+            self._add_combination_sums(codec, outputs, norm, y, anchor, series)
         if self.hparams.calibration == "conformal":  # in the codec's units, as the shifts are applied
             self._val_quantiles.append((self.quantiles(outputs, norm).detach().cpu(), y.detach().cpu()))
 
@@ -176,6 +186,21 @@ class Forecaster(L.LightningModule):
         if self._series_sums is None:
             self._series_sums = torch.zeros(self.hparams.n_series, 3, device=per_window.device)
         self._series_sums.index_add_(0, series, per_window)
+
+    def _add_combination_sums(self, codec: TargetCodec, outputs: torch.Tensor, norm, y: torch.Tensor,
+                              anchor: torch.Tensor, series: torch.Tensor | None) -> None:
+        """Per series and step, sum((y - p)(f - p)) and sum((f - p)^2) in price units (p: persistence,
+        the anchor; f: the network's point forecast), decoded in float64 where the device has it: f - p
+        is small beside a price, and float32 would keep few of its digits."""
+        dtype = torch.float32 if y.device.type == "mps" else torch.float64
+        anchor = anchor.to(dtype)
+        signal = codec.decode(self.point(outputs, norm).detach().to(dtype), anchor) - anchor[:, None]
+        target = codec.decode(y.to(dtype), anchor) - anchor[:, None]
+        if self._combination_sums is None:
+            self._combination_sums = torch.zeros(2, self.hparams.n_series, y.shape[1], dtype=dtype, device=y.device)
+        index = series if series is not None else torch.zeros(len(y), dtype=torch.int64, device=y.device)
+        self._combination_sums[0].index_add_(0, index, target * signal)
+        self._combination_sums[1].index_add_(0, index, signal.pow(2))
 
     def _log_series_objective(self) -> None:
         """val/objective: each series' validation RMSE over persistence's, averaged over series."""
@@ -210,6 +235,10 @@ class Forecaster(L.LightningModule):
             quantiles, targets = (torch.cat(part).double().numpy() for part in zip(*self._val_quantiles))
             self.conformal_offsets = conformal_offsets(quantiles, targets, self.hparams.quantiles)
             self._val_quantiles = []
+        if self._combination_sums is not None:
+            cross, energy = self._summed_over_processes(self._combination_sums).cpu().numpy()
+            self.combination_weights = weights_from_sums(cross, energy)
+            self._combination_sums = None
 
     def _summed_over_processes(self, sums: torch.Tensor) -> torch.Tensor:
         """Under DDP each process validates its share of the windows: the sums and counts are added
@@ -222,10 +251,14 @@ class Forecaster(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.conformal_offsets is not None:  # plain lists: checkpoints load with weights_only
             checkpoint["conformal_offsets"] = self.conformal_offsets.tolist()
+        if self.combination_weights is not None:
+            checkpoint["combination_weights"] = self.combination_weights.tolist()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if "conformal_offsets" in checkpoint:
             self.conformal_offsets = np.array(checkpoint["conformal_offsets"], dtype=np.float64)
+        if "combination_weights" in checkpoint:
+            self.combination_weights = np.array(checkpoint["combination_weights"], dtype=np.float64)
 
     def _epoch_is_the_step(self) -> None:
         """Loggers put this epoch's metrics at x = epoch (0-based), not at the optimizer step: Lightning

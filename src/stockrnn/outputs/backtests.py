@@ -34,6 +34,8 @@ FOLD_METRICS = ("n_test", "val_rmse", "persistence_val_rmse", "linear_val_rmse",
 FOLD_DISTRIBUTION_METRICS = ("objective", "val_crps", "climatology_val_crps", "test_crps", "climatology_crps",
                              "garch_crps", "crps_skill", "crps_skill_garch", "test_coverage_90",
                              "garch_coverage_90", "test_width_90", "garch_width_90", "dm_pvalue_crps_garch")
+# And with model.combination=persistence: the fold's weight and its network's own RMSEs.
+FOLD_COMBINATION_METRICS = ("combination_weight", "network_val_rmse", "network_rmse")
 BACKTEST_HPARAM_METRICS = (*HPARAM_METRICS, "objective", "skill_mean", "folds_beating_persistence",
                            "folds_beating_linear")
 # A panel's figures over its series (panel_report.panel_metrics) in a backtest, where skill_mean
@@ -59,7 +61,8 @@ def fold_row(fold: Fold, metrics: dict, datamodule: PriceDataModule) -> dict:
     for split, (start, end) in split_days(datamodule).items():
         name = "val" if split == "validation" else split
         row[f"{name}_start"], row[f"{name}_end"] = start.strftime("%Y-%m-%d"), end.strftime("%Y-%m-%d")
-    row |= {key: metrics[key] for key in (*FOLD_METRICS, *FOLD_DISTRIBUTION_METRICS) if key in metrics}
+    row |= {key: metrics[key] for key in (*FOLD_METRICS, *FOLD_DISTRIBUTION_METRICS, *FOLD_COMBINATION_METRICS)
+            if key in metrics}
     if "n_series" in metrics:
         row |= {"n_series": metrics["n_series"]} | {name: metrics[key] for key, name in OVER_SERIES.items()}
     return row
@@ -99,6 +102,8 @@ def pooled_metrics(results) -> tuple[dict, pd.DataFrame | None]:
         "folds_beating_linear": int((rows["test_rmse"] < rows["linear_rmse"]).sum()),
         "objective": float(np.mean(fold_objectives)),
     }
+    if "combination_weight" in rows:  # the folds' weights, each fit on its own validation days
+        metrics["combination_weight"] = float(rows["combination_weight"].mean())
     return metrics, per_series
 
 

@@ -49,6 +49,9 @@ def print_results(metrics: dict, output_dir: Path, title: str | None = None) -> 
                  f"objective {metrics['objective']:.4f} (mean over {'folds and ' if 'folds' in metrics else ''}"
                  "series of val_rmse / persistence's); " if "n_series" in metrics else "")
     print(f"val_rmse {metrics['val_rmse']:.4f}; {chosen_by}run directory: {output_dir}", flush=True)
+    combination = combination_line(metrics)
+    if combination:
+        print(combination, flush=True)
     nudge = losing_to_persistence(metrics)
     if nudge:
         print(nudge, flush=True)
@@ -56,7 +59,18 @@ def print_results(metrics: dict, output_dir: Path, title: str | None = None) -> 
     for shown in tables:
         shown.box = box.ASCII
         Console(file=text, width=200, color_system=None).print(shown)
-    run_log.info("test results:\n%s\n%s", text.getvalue().rstrip(), "\n".join([tests, *panel, *filter(None, [nudge])]))
+    run_log.info("test results:\n%s\n%s", text.getvalue().rstrip(),
+                 "\n".join([tests, *panel, *filter(None, [combination, nudge])]))
+
+
+def combination_line(metrics: dict) -> str | None:
+    """model.combination=persistence: the weight on the network (the rest is persistence's) and the
+    network's own val_rmse; None without a combination."""
+    if "combination_weight" not in metrics:
+        return None
+    over = " (mean over series)" if "n_series" in metrics else ""
+    return (f"combined with persistence: weight {metrics['combination_weight']:.3f} on the network{over}, fit "
+            f"on validation; the network alone: val_rmse {metrics['network_val_rmse']:.4f}")
 
 
 # The formulation that does not lose to persistence where the level one does (docs/results.md).

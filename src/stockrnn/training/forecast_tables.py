@@ -23,6 +23,7 @@ from stockrnn.evaluation.distributions import BASELINES, checkpoint_calibration,
 from stockrnn.evaluation.evaluate import Evaluation, evaluation_of
 from stockrnn.evaluation.forecasts import Forecasts
 from stockrnn.models.calibration import apply_cross_fitted, cross_fit_offsets
+from stockrnn.models.combination import combine, series_weights
 from stockrnn.models.distributions import has_quantiles
 from stockrnn.models.forecaster import Forecaster
 
@@ -136,6 +137,34 @@ def split_forecasts(part: PriceSeries, windows: WindowRange, outputs: NetworkOut
                      price(linear.predict(as_stored(part.dataset(windows)))), targets.last_known)
 
 
+def checkpoint_combination(module: Forecaster) -> np.ndarray | None:
+    """model.combination=persistence: the weights (series x horizon) the module keeps for its network
+    weights (fit on the validation windows, see Forecaster.on_validation_epoch_end); None without."""
+    if module.hparams.get("combination", "none") != "persistence":
+        return None
+    if module.combination_weights is None:
+        raise StockrnnError("model.combination=persistence, but the module holds no combination weights: they "
+                            "are fit at the end of each validation epoch (trainer.limit_val_batches must not be 0)")
+    return module.combination_weights
+
+
+def combined(forecasts: Forecasts, weights: np.ndarray) -> Forecasts:
+    """The network's point forecasts combined with persistence (weights: one per step), its own kept
+    beside them."""
+    return dataclasses.replace(forecasts, network=forecasts.predicted,
+                               predicted=combine(forecasts.predicted, forecasts.persistence, weights))
+
+
+def combination_report(weights: dict[str, np.ndarray]) -> dict[str, float]:
+    """metrics.json's `combination_weight`: the weight, the mean over series and steps; with
+    data.horizon above 1 also `combination_weight_step<k>`, step k's mean over series."""
+    stacked = np.stack(list(weights.values()))
+    report = {"combination_weight": float(stacked.mean())}
+    if stacked.shape[1] > 1:
+        report |= {f"combination_weight_step{k + 1}": float(w) for k, w in enumerate(stacked.mean(axis=0))}
+    return report
+
+
 def series_labels(name: str, n: int) -> np.ndarray:
     """`name` for each of n windows, every entry the one str: np.full makes a str object per entry
     (56 bytes each, 35 MB for a large panel's windows)."""
@@ -182,7 +211,8 @@ def evaluate(module: Forecaster, datamodule: PriceDataModule) -> Evaluation:
     """val_rmse, the test report and the significance tests for the module's current weights, over
     every series' targets pooled; with a distribution also its quantiles, the distribution baselines'
     and their scores. A panel adds its figures over series (skill_mean, series_beating_persistence,
-    objective...) and per_series.csv's table."""
+    objective...) and per_series.csv's table. With model.combination=persistence every report reads
+    the combined point forecasts (the network's own kept beside them) and adds the weights."""
     # The ridges read the windows as stored, never per-window normalized (data.window_norm): a
     # normalized window drops the price level, and a baseline without it would flatter the network.
     global_linear = fit_linear_baseline(as_stored(datamodule.pooled("train")), as_stored(datamodule.pooled("val")))
@@ -190,10 +220,15 @@ def evaluate(module: Forecaster, datamodule: PriceDataModule) -> Evaluation:
     outputs = {split: outputs_by_series(datamodule, split, network_outputs(module, loaders[split])) for split in SPLITS}
     distribution = has_quantiles(module.kind)
     calibrated = pooled_calibrations(module, datamodule, outputs["val"]) if distribution else None
+    combination, used_weights = checkpoint_combination(module), {}
     pooled: dict[str, list[Forecasts]] = {split: [] for split in SPLITS}
     for name, part in datamodule.parts.items():
         own = {split: split_forecasts(part, getattr(part.splits, split), outputs[split][name], module, global_linear)
                for split in SPLITS}
+        if combination is not None:  # before anything reads the network's forecasts
+            used_weights[name] = series_weights(
+                combination, None if datamodule.is_unseen(name) else datamodule.index_of(name))
+            own = {split: combined(forecasts, used_weights[name]) for split, forecasts in own.items()}
         if datamodule.is_panel:
             own = with_local_linear(name, part, own)
         if distribution:
@@ -203,4 +238,10 @@ def evaluate(module: Forecaster, datamodule: PriceDataModule) -> Evaluation:
             pooled[split].append(own[split])
     # Popped: each split's per-series copies go as soon as they are pooled.
     val, test = (Forecasts.concat(pooled.pop(split)) for split in SPLITS)
-    return evaluation_of(val, test, global_linear.lags, datamodule.is_panel)
+    evaluation = evaluation_of(val, test, global_linear.lags, datamodule.is_panel)
+    if used_weights:
+        evaluation.metrics |= combination_report(used_weights)
+        if evaluation.per_series is not None:
+            evaluation.per_series["combination_weight"] = [float(used_weights[name].mean())
+                                                           for name in evaluation.per_series["series"]]
+    return evaluation

@@ -16,6 +16,7 @@ from stockrnn.data.scaling import SCALERS
 from stockrnn.data.sessions import check_calendar
 from stockrnn.data.splits import date_bound
 from stockrnn.models.calibration import CALIBRATIONS
+from stockrnn.models.combination import COMBINATIONS
 from stockrnn.data.targets import TRANSFORMS
 from stockrnn.data.window_norm import WINDOW_NORMS
 from stockrnn.errors import StockrnnError
@@ -168,9 +169,18 @@ def check_data_settings(data: Mapping, split_bounds: bool = True) -> None:
 
 
 def check_distribution_settings(model: Mapping) -> None:
-    """model.distribution, model.quantiles and model.calibration, before any data is read."""
+    """model.distribution, model.quantiles, model.calibration and model.combination, before any data
+    is read."""
     distribution = model.get("distribution", "none")
     _one_of(distribution, "model.distribution", DISTRIBUTIONS)
+    combination = model.get("combination", "none")
+    _one_of(combination, "model.combination", COMBINATIONS)
+    if combination != "none" and distribution != "none":
+        # The combination moves the point in price units; a distribution's quantiles (and its conformal
+        # shifts, fit during training in the scaled target's space) would have to move with it.
+        raise StockrnnError(f"model.combination={combination} combines a point forecast with persistence and "
+                            f"model.distribution={distribution} forecasts a distribution: the two do not go "
+                            "together yet; set model.combination=none or model.distribution=none")
     _one_of(model.get("calibration", "none"), "model.calibration", CALIBRATIONS)
     if model.get("calibration", "none") != "none" and distribution == "none":
         raise StockrnnError(f"model.calibration={model.get('calibration')} calibrates intervals, and a point "
