@@ -113,6 +113,17 @@ def test_the_weight_is_the_least_squares_one_on_the_validation_windows(runs):
     assert combined["val_rmse"] <= combined["network_val_rmse"] + 1e-9
 
 
+def test_with_revin_the_weight_is_fit_on_the_mapped_back_forecasts(tmp_path):
+    # data.window_norm=revin: the network's outputs are per-window normalized; the weight must be fit
+    # on its forecasts in prices (mapped back), the ones val_predictions.csv holds.
+    csv = written(synthetic_prices(periods=500), tmp_path / "prices.csv")
+    metrics = run(csv, tmp_path / "run", "model.combination=persistence", "data.window_norm=revin",
+                  "data.transform=log_return", "data.features=[High.log_return,Low/High]")
+    val = pd.read_csv(tmp_path / "run" / "val_predictions.csv")
+    fit = fit_weights(*(val[[column]].to_numpy() for column in ("actual", "network", "persistence")))
+    assert metrics["combination_weight"] == pytest.approx(float(fit[0]), abs=1e-4)
+
+
 def test_test_prices_do_not_change_the_weight(runs):
     (_, _), (_, combined), (_, changed) = runs[0].values()
     assert changed["combination_weight"] == combined["combination_weight"]

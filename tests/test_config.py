@@ -98,7 +98,7 @@ def test_eval_config_composes(tmp_path):
     ("model.dropout=1.0", "model.dropout=1.0: expected a number in [0.0, 1.0)"),
     ("data.val_fraction=0", "data.val_fraction=0: expected a number in (0.0, 1.0)"),
     ("data.scaler=robust", "data.scaler='robust': expected one of minmax, standard, none"),
-    ("data.window_norm=revin", "data.window_norm='revin': expected one of none, standard, robust"),
+    ("data.window_norm=minmax", "data.window_norm='minmax': expected one of none, standard, robust, revin"),
     ("model.cell=transformer", "model.cell='transformer': expected one of rnn, lstm, gru"),
     ("model.dropout=-0.1", "model.dropout=-0.1: expected a number in [0.0, 1.0)"),
     ("data.val_fraction=1", "data.val_fraction=1: expected a number in (0.0, 1.0)"),

@@ -158,7 +158,7 @@ def test_the_checkpoint_keeps_the_shifts_fit_on_every_validation_window(quantile
     module, datamodule = objects["model"], objects["datamodule"]
     val = objects["evaluation"].val
     outputs = network_outputs(module, datamodule.val_dataloader())
-    refit = conformal_offsets(module.kind.quantiles(outputs).numpy(),
+    refit = conformal_offsets(module.quantiles(*outputs).numpy(),
                               datamodule.target_codec.encode(val.actual, val.last_known), LEVELS)
     np.testing.assert_allclose(module.conformal_offsets, refit, atol=1e-5)
     stored = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=True)["conformal_offsets"]

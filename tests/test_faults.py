@@ -142,7 +142,7 @@ def trained(tmp_path_factory, small_run):
     (["data.features=[High,Low]"], "data.features ['High'] there, ['High', 'Low'] here"),
     (["data.n_steps=7"], "data.n_steps 5 there, 7 here"),
     (["data.transform=diff"], "data.transform 'level' there, 'diff' here"),
-    (["data.window_norm=robust"], "data.window_norm 'none' there, 'robust' here"),
+    (["data.window_norm=revin"], "data.window_norm 'none' there, 'revin' here"),
     (["data.train_start=2015-02"], "its scalers were fit on other training rows"),
 ])
 def test_resuming_from_another_configuration_is_refused(tmp_path, trained, change, message):

@@ -174,8 +174,9 @@ def test_predict_warns_when_the_series_is_far_from_what_the_checkpoint_saw(msft_
     assert "WARNING" not in own.stdout + own.stderr
 
 
-@pytest.mark.parametrize("window_norm", ["standard", "robust"])
-def test_predict_normalizes_its_window_as_the_run_did(tmp_path, window_norm):
+@pytest.mark.parametrize("window_norm, transform", [("standard", "log_return"), ("robust", "diff"),
+                                                    ("revin", "level"), ("revin", "log_return")])
+def test_predict_normalizes_its_window_as_the_run_did(tmp_path, window_norm, transform):
     # Forecast from the days up to the one before the last test day: the run's own forecast of
     # that last day (predictions.csv), from the same window, only if predict normalizes it alike.
     csv = tmp_path / "prices.csv"
@@ -183,6 +184,7 @@ def test_predict_normalizes_its_window_as_the_run_did(tmp_path, window_norm):
     cfg = compose_config(["data=csv", f"data.path={csv}", "data.train_start=2015", "data.train_end=2015",
                           "data.test_start=2016", "data.test_end=2016",
                           "data.features=[High,Close/High]", f"data.window_norm={window_norm}",
+                          f"data.transform={transform}",
                           "data.n_steps=5", "model.hidden_size=8", "trainer=cpu", "trainer.max_epochs=1",
                           "torch_threads=1"], tmp_path / "run")
     train(cfg)

@@ -20,12 +20,13 @@ from stockrnn.data.scaling import TRAINED_BOUNDS
 from stockrnn.data.series import PriceSeries
 from stockrnn.data.sessions import next_trading_days
 from stockrnn.data.window_norm import normalize
+from stockrnn.data.windows import revin_statistics
 from stockrnn.evaluation.distributions import checkpoint_calibration, levels_of
 from stockrnn.errors import StockrnnError
 from stockrnn.models.distributions import has_quantiles
 from stockrnn.models.forecaster import Forecaster
 from stockrnn.models.combination import combine, series_weights
-from stockrnn.training.forecast_tables import checkpoint_combination, network_quantiles
+from stockrnn.training.forecast_tables import NetworkOutputs, checkpoint_combination, network_quantiles
 from stockrnn.utils.command import command
 from stockrnn.utils.entry import user_errors_exit
 
@@ -92,8 +93,8 @@ def forecast_series(module: Forecaster, datamodule: PriceSeries, raw: pd.DataFra
     warn_if_far_outside_training(datamodule, window[0].numpy())
     window = normalize(window, datamodule.window_norm)  # as the training windows were (WindowDataset)
     last_known = frame[datamodule.target].to_numpy()[-1:]
-    outputs = module(window, series).double()
-    prices = datamodule.to_price(module.kind.point(outputs).numpy(), last_known)[0]
+    outputs = NetworkOutputs(module(window, series).double(), revin_norm(datamodule, frame))
+    prices = datamodule.to_price(module.point(*outputs).numpy(), last_known)[0]
     if combination is not None:
         prices = combine(prices, last_known, combination)
     dates = next_trading_days(frame.index[-1], len(prices), calendar, datamodule.source)
@@ -104,6 +105,16 @@ def forecast_series(module: Forecaster, datamodule: PriceSeries, raw: pd.DataFra
         for k, level in enumerate(levels_of(module)):
             table[f"q{level:g}"] = quantiles[0, :, k]
     return table
+
+
+def revin_norm(datamodule: PriceSeries, frame: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """data.window_norm=revin: the target statistics of the window after the frame's last day, from
+    the prices in float32 as the run's windows read them (series.py); None without revin."""
+    if datamodule.window_norm != "revin":
+        return None
+    prices = torch.from_numpy(frame[datamodule.target].to_numpy().astype(np.float32))
+    return revin_statistics(prices, torch.tensor([len(prices)]), 0, datamodule.target_codec, datamodule.n_steps,
+                            datamodule.horizon)
 
 
 def warn_if_far_outside_training(datamodule: PriceSeries, scaled: np.ndarray) -> None:

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from stockrnn.data.targets import TargetCodec
-from stockrnn.data.window_norm import normalize
+from stockrnn.data.window_norm import normalize, target_statistics
 
 
 class WindowDataset(Dataset):
@@ -24,7 +24,9 @@ class WindowDataset(Dataset):
     last known price (the row before the first target), which persistence repeats and from which
     a change-type codec measures the targets. Without a codec, targets are returned as stored.
     `window_norm` (data.window_norm): each input window scaled by its own statistics as it is
-    gathered (window_norm.py); the targets are not.
+    gathered (window_norm.py). With revin an item adds the window's target statistics per step
+    (centre, spread: horizon each), by which the network's target is normalized and its outputs
+    mapped back (see batch_parts); the targets themselves stay as the codec encodes them.
     """
 
     def __init__(self, inputs: torch.Tensor, target_prices: torch.Tensor, n_steps: int, horizon: int,
@@ -49,7 +51,11 @@ class WindowDataset(Dataset):
         rows = self.first_target_row + torch.as_tensor(index)
         prices, anchor = self.target_windows[rows], self.target_prices[rows - 1]
         targets = prices if self.codec is None else self.codec.encode(prices, anchor)
-        return normalize(self.input_windows[rows - self.n_steps], self.window_norm), targets, anchor
+        items = (normalize(self.input_windows[rows - self.n_steps], self.window_norm), targets, anchor)
+        if self.window_norm != "revin":
+            return items
+        codec = self.codec or TargetCodec("level", 0.0, 1.0)  # no codec: the targets as stored
+        return items + revin_statistics(self.target_prices, rows, 0, codec, self.n_steps, self.horizon)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if not 0 <= i < self.length:
@@ -65,7 +71,8 @@ class WindowDataset(Dataset):
 
 
 class PooledWindows(Dataset):
-    """Several series' windows as one dataset: an item is (x, y, anchor, series index).
+    """Several series' windows as one dataset: an item is (x, y, anchor, series index), with revin
+    also the window's target statistics (as in WindowDataset).
 
     Each series' inputs and prices are laid end to end; a window is addressed by the row of its
     first target in that concatenation and only rows of its own series are ever valid first
@@ -95,6 +102,7 @@ class PooledWindows(Dataset):
         self.first_window = torch.tensor(np.cumsum([0] + [len(part) for part in parts]))
         row_starts = np.cumsum([0] + lengths[:-1])
         self.first_row = torch.tensor([part.first_target_row + int(start) for part, start in zip(parts, row_starts)])
+        self.series_start = torch.tensor(row_starts)  # each series' first row in the concatenation
         self.series_index = torch.as_tensor(series_index, dtype=torch.int64)
         self.codec = TargetCodec.stack([part.codec for part in parts])
 
@@ -115,7 +123,11 @@ class PooledWindows(Dataset):
         targets = self.codec.select(position).encode(prices, anchor)
         # The series index as int64: what an embedding looks up.
         windows = normalize(self.input_windows[rows - self.n_steps], self.window_norm)
-        return windows, targets, anchor, self.series_index[position]
+        items = (windows, targets, anchor, self.series_index[position])
+        if self.window_norm != "revin":
+            return items
+        return items + revin_statistics(self.target_prices, rows, self.series_start[position],
+                                        self.codec.select(position), self.n_steps, self.horizon)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
         return self._gather(i)
@@ -125,6 +137,34 @@ class PooledWindows(Dataset):
 
     def all_windows(self) -> tuple[torch.Tensor, ...]:
         return self._gather(torch.arange(len(self)))
+
+
+def target_history(target_prices: torch.Tensor, rows: torch.Tensor, series_start, n_steps: int,
+                   horizon: int) -> torch.Tensor:
+    """The target's prices on the horizon days before each window and on its n_steps input days,
+    (windows, horizon + n_steps), for the windows whose first targets are `rows`; NaN on a day before
+    its series' first row (series_start: that row, one per window or one for all), so that no window
+    reads another series' prices, nor wraps around."""
+    index = rows[:, None] + torch.arange(-(n_steps + horizon), 0)
+    start = series_start[:, None] if isinstance(series_start, torch.Tensor) else series_start
+    return target_prices[index.clamp_min(0)].masked_fill(index < start, float("nan"))
+
+
+def revin_statistics(target_prices: torch.Tensor, rows: torch.Tensor, series_start, codec: TargetCodec,
+                     n_steps: int, horizon: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """data.window_norm=revin: each window's target centre and spread per step (window_norm.py),
+    from its own days only: the training, validation and test windows' and predict's last window."""
+    return target_statistics(target_history(target_prices, rows, series_start, n_steps, horizon), codec, horizon)
+
+
+def batch_parts(batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, tuple | None]:
+    """A batch (or item) as (x, y, anchor, series, norm). It is (x, y, anchor[, series][, centre,
+    spread]): series from a pool of series (PooledWindows), None from a lone WindowDataset; norm
+    revin's (centre, spread) per window and step, None without data.window_norm=revin."""
+    x, y, anchor, *rest = batch
+    series = rest[0] if len(rest) in (1, 3) else None
+    norm = tuple(rest[-2:]) if len(rest) >= 2 else None
+    return x, y, anchor, series, norm
 
 
 def as_stored(windows: WindowDataset | PooledWindows) -> WindowDataset | PooledWindows:

@@ -17,6 +17,8 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from stockrnn.models.calibration import conformal_offsets
 from stockrnn.models.combination import weights_from_sums
 from stockrnn.data.targets import TargetCodec
+from stockrnn.data.window_norm import mapped_back, normalize_by
+from stockrnn.data.windows import batch_parts
 from stockrnn.errors import TrainingDiverged
 from stockrnn.models.distributions import DEFAULT_QUANTILES, forecast_kind, has_quantiles, pinball
 from stockrnn.models.network import RecurrentNetwork
@@ -77,14 +79,30 @@ class Forecaster(L.LightningModule):
     def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
         return self.network(x, series)
 
+    # data.window_norm=revin: the network learns each window's target normalized by that window's
+    # statistics (norm), and every readout of its outputs is mapped back to the codec's units before
+    # anything decodes, scores or calibrates it. Without revin norm is None and both are the identity.
+    @staticmethod
+    def network_target(y: torch.Tensor, norm: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        return y if norm is None else normalize_by(y, *norm)
+
+    def point(self, outputs: torch.Tensor, norm: tuple | None = None) -> torch.Tensor:
+        """The point forecast (windows, horizon) in the codec's units."""
+        return mapped_back(self.kind.point(outputs), norm)
+
+    def quantiles(self, outputs: torch.Tensor, norm: tuple | None = None) -> torch.Tensor:
+        """A distribution's quantiles (windows, horizon, levels) in the codec's units."""
+        return mapped_back(self.kind.quantiles(outputs), norm)
+
     def training_step(self, minibatches: list[tuple[torch.Tensor, ...]], batch_idx: int) -> None:
-        """Each minibatch: (x, y, anchor, series): the series index of each window (data/windows.py)."""
+        """Each minibatch: (x, y, anchor, series[, centre, spread]), see windows.batch_parts."""
         optimizer = self.optimizers()
         clip = self.hparams.gradient_clip_val
         direct = self._direct
         total = self._train_sum.to(self.device)
-        for x, y, _, *series in minibatches:
-            loss = self.kind.loss(self(x, *series), y)
+        for minibatch in minibatches:
+            x, y, _, series, norm = batch_parts(minibatch)
+            loss = self.kind.loss(self(x, series), self.network_target(y, norm))
             optimizer.zero_grad()
             if direct:
                 loss.backward()
@@ -143,22 +161,23 @@ class Forecaster(L.LightningModule):
             self._stop_if_diverged(self._train_sum, "training")
 
     def validation_step(self, batch, batch_idx) -> None:
-        x, y, anchor, *series = batch
-        outputs = self(x, *series)
-        codec = self.codec.select(*series) if series else self.codec  # a panel's: each window's series
+        x, y, anchor, series, norm = batch_parts(batch)
+        outputs = self(x, series)
+        codec = self.codec.select(series) if series is not None else self.codec  # a panel's: each window's series
         actual = codec.decode(y, anchor)
-        price_error = codec.decode(self.kind.point(outputs), anchor) - actual
-        crps = (self.price_crps(codec, outputs, actual, anchor) if has_quantiles(self.kind)
+        price_error = codec.decode(self.point(outputs, norm), anchor) - actual
+        crps = (self.price_crps(codec, outputs, actual, anchor, norm) if has_quantiles(self.kind)
                 else torch.zeros((), device=y.device))
-        sums = torch.stack([self.kind.loss(outputs, y) * y.numel(), price_error.pow(2).sum(), crps]).detach()
+        loss = self.kind.loss(outputs, self.network_target(y, norm))
+        sums = torch.stack([loss * y.numel(), price_error.pow(2).sum(), crps]).detach()
         self._val_sums = self._val_sums.to(sums.device) + sums
         self._val_count += y.numel()
-        if series and not has_quantiles(self.kind):  # a panel's point forecast: its val/objective
-            self._add_series_sums(series[0], price_error, anchor[:, None] - actual)
+        if series is not None and not has_quantiles(self.kind):  # a panel's point forecast: its val/objective
+            self._add_series_sums(series, price_error, anchor[:, None] - actual)
         if self.hparams.get("combination", "none") == "persistence":
-            self._add_combination_sums(codec, outputs, y, anchor, series[0] if series else None)
-        if self.hparams.calibration == "conformal":
-            self._val_quantiles.append((self.kind.quantiles(outputs).detach().cpu(), y.detach().cpu()))
+            self._add_combination_sums(codec, outputs, norm, y, anchor, series)
+        if self.hparams.calibration == "conformal":  # in the codec's units, as the shifts are applied
+            self._val_quantiles.append((self.quantiles(outputs, norm).detach().cpu(), y.detach().cpu()))
 
     def _add_series_sums(self, series: torch.Tensor, price_error: torch.Tensor,
                          persistence_error: torch.Tensor) -> None:
@@ -168,14 +187,14 @@ class Forecaster(L.LightningModule):
             self._series_sums = torch.zeros(self.hparams.n_series, 3, device=per_window.device)
         self._series_sums.index_add_(0, series, per_window)
 
-    def _add_combination_sums(self, codec: TargetCodec, outputs: torch.Tensor, y: torch.Tensor,
+    def _add_combination_sums(self, codec: TargetCodec, outputs: torch.Tensor, norm, y: torch.Tensor,
                               anchor: torch.Tensor, series: torch.Tensor | None) -> None:
         """Per series and step, sum((y - p)(f - p)) and sum((f - p)^2) in price units (p: persistence,
         the anchor; f: the network's point forecast), decoded in float64 where the device has it: f - p
         is small beside a price, and float32 would keep few of its digits."""
         dtype = torch.float32 if y.device.type == "mps" else torch.float64
         anchor = anchor.to(dtype)
-        signal = codec.decode(self.kind.point(outputs).detach().to(dtype), anchor) - anchor[:, None]
+        signal = codec.decode(self.point(outputs, norm).detach().to(dtype), anchor) - anchor[:, None]
         target = codec.decode(y.to(dtype), anchor) - anchor[:, None]
         if self._combination_sums is None:
             self._combination_sums = torch.zeros(2, self.hparams.n_series, y.shape[1], dtype=dtype, device=y.device)
@@ -191,10 +210,10 @@ class Forecaster(L.LightningModule):
         self._series_sums = None
 
     def price_crps(self, codec: TargetCodec, outputs: torch.Tensor, actual: torch.Tensor,
-                   anchor: torch.Tensor) -> torch.Tensor:
+                   anchor: torch.Tensor, norm: tuple | None = None) -> torch.Tensor:
         """Summed CRPS in price units of the quantiles at the configured levels: twice the mean pinball
         loss over the levels (scoringrules' crps_quantile, which the final val_crps uses)."""
-        quantiles = codec.decode(self.kind.quantiles(outputs), anchor[:, None])
+        quantiles = codec.decode(self.quantiles(outputs, norm), anchor[:, None])
         return 2 * pinball(actual, quantiles, self.kind.levels).mean(dim=-1).sum()
 
     def on_validation_epoch_end(self) -> None:

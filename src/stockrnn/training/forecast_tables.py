@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -14,7 +15,7 @@ import torch
 from stockrnn.data.datamodule import PriceDataModule
 from stockrnn.data.series import PriceSeries
 from stockrnn.data.splits import WindowRange
-from stockrnn.data.windows import as_stored
+from stockrnn.data.windows import as_stored, batch_parts
 from stockrnn.errors import StockrnnError
 from stockrnn.evaluation.baselines import LinearBaseline, fit_linear_baseline
 from stockrnn.evaluation.distribution_baselines import CLIMATOLOGY_MIN_CHANGES, GARCH_MIN_CHANGES
@@ -29,31 +30,49 @@ from stockrnn.models.forecaster import Forecaster
 SPLITS = ("val", "test")
 
 
+class NetworkOutputs(NamedTuple):
+    """The network's raw outputs (scaled; a point or a distribution's parameters per step) for some
+    windows, with data.window_norm=revin each window's target statistics (centre, spread), which
+    Forecaster.point and .quantiles map them back with: module.point(*outputs)."""
+
+    raw: torch.Tensor
+    norm: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def split(self, counts: list[int]) -> list[NetworkOutputs]:
+        norms = zip(*(t.split(counts) for t in self.norm)) if self.norm is not None else [None] * len(counts)
+        return [NetworkOutputs(raw, norm) for raw, norm in zip(self.raw.split(counts), norms, strict=True)]
+
+
 @torch.no_grad()
-def network_outputs(module: Forecaster, loader) -> torch.Tensor:
-    """The network's raw outputs (scaled; a point or a distribution's parameters per step) for
-    every window of `loader`, in its (time) order, in float64 on the CPU."""
+def network_outputs(module: Forecaster, loader) -> NetworkOutputs:
+    """The network's outputs for every window of `loader`, in its (time) order, in float64 on the CPU."""
     module.eval()
-    outputs, done = None, 0
-    for x, _, _, *series in loader:
-        batch = module(x.to(module.device), *(s.to(module.device) for s in series)).cpu()
+    outputs, norm, done = None, None, 0
+    for batch in loader:
+        x, _, _, series, batch_norm = batch_parts(batch)
+        raw = module(x.to(module.device), None if series is None else series.to(module.device)).cpu()
         if outputs is None:
-            outputs = torch.empty((len(loader.dataset), *batch.shape[1:]), dtype=torch.float64)
+            outputs = torch.empty((len(loader.dataset), *raw.shape[1:]), dtype=torch.float64)
+            if batch_norm is not None:
+                norm = tuple(torch.empty((len(loader.dataset), *t.shape[1:]), dtype=torch.float64)
+                             for t in batch_norm)
         # Filled in place, not a list of batches joined at the end: no small tensor of each batch
         # outlives it, pinning glibc's heap above the batch's freed LSTM states (10 MB for a panel's
         # 8,192 windows), so the next batch reuses them; a panel's evaluation grew 10 MB a batch.
-        outputs[done:done + len(batch)] = batch
-        done += len(batch)
+        outputs[done:done + len(raw)] = raw
+        for whole, part in zip(norm or (), batch_norm or ()):
+            whole[done:done + len(raw)] = part
+        done += len(raw)
     if outputs is None:
         raise ValueError("network_outputs: the loader has no windows")
-    return outputs[:done]
+    return NetworkOutputs(outputs[:done], None if norm is None else tuple(t[:done] for t in norm))
 
 
-def network_quantiles(module: Forecaster, part: PriceSeries, outputs: torch.Tensor,
+def network_quantiles(module: Forecaster, part: PriceSeries, outputs: NetworkOutputs,
                       last_known: np.ndarray, calibrated: Callable[[np.ndarray], np.ndarray] | None) -> np.ndarray:
     """The network's quantiles (windows x horizon x levels) in price units, after `calibrated` (a
     function of the scaled quantiles) when given."""
-    quantiles = module.kind.quantiles(outputs).numpy()
+    quantiles = module.quantiles(*outputs).numpy()
     if calibrated is not None:
         quantiles = calibrated(quantiles)
     return part.to_price(quantiles, last_known[:, None])
@@ -94,7 +113,7 @@ def baseline_quantiles(part: PriceSeries, levels: tuple[float, ...],
 
 
 def with_distributions(module: Forecaster, part: PriceSeries, val: Forecasts, test: Forecasts,
-                       outputs: dict[str, torch.Tensor],
+                       outputs: dict[str, NetworkOutputs],
                        calibrated: dict[str, Callable | None]) -> tuple[Forecasts, Forecasts]:
     """val and test with the network's quantiles and the baselines' added; `calibrated`: how each
     split's quantiles are calibrated (pooled_calibrations)."""
@@ -106,7 +125,7 @@ def with_distributions(module: Forecaster, part: PriceSeries, val: Forecasts, te
         for name, split, baselines in (("val", val, val_baselines), ("test", test, test_baselines)))
 
 
-def split_forecasts(part: PriceSeries, windows: WindowRange, outputs: torch.Tensor,
+def split_forecasts(part: PriceSeries, windows: WindowRange, outputs: NetworkOutputs,
                     module: Forecaster, linear: LinearBaseline) -> Forecasts:
     """One series' forecasts of one split's windows, in its price units."""
     targets = part.split_targets(windows)
@@ -114,7 +133,7 @@ def split_forecasts(part: PriceSeries, windows: WindowRange, outputs: torch.Tens
     def price(encoded: np.ndarray) -> np.ndarray:
         return part.to_price(encoded, targets.last_known)
 
-    return Forecasts(targets.dates, targets.actual, price(module.kind.point(outputs).numpy()),
+    return Forecasts(targets.dates, targets.actual, price(module.point(*outputs).numpy()),
                      price(linear.predict(as_stored(part.dataset(windows)))), targets.last_known)
 
 
@@ -154,14 +173,14 @@ def series_labels(name: str, n: int) -> np.ndarray:
     return labels
 
 
-def outputs_by_series(datamodule: PriceDataModule, split: str, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
+def outputs_by_series(datamodule: PriceDataModule, split: str, outputs: NetworkOutputs) -> dict[str, NetworkOutputs]:
     """A pooled split's network outputs cut into each series' (the pooled order is series by series)."""
     counts = [windows.count for windows in datamodule.windows_of(split).values()]
     return dict(zip(datamodule.series_names, outputs.split(counts), strict=True))
 
 
 def pooled_calibrations(module: Forecaster, datamodule: PriceDataModule,
-                        val_outputs: dict[str, torch.Tensor]) -> dict[str, Callable | None]:
+                        val_outputs: dict[str, NetworkOutputs]) -> dict[str, Callable | None]:
     """model.calibration=conformal: test with the checkpoint's shifts (fit on every series'
     validation windows pooled), validation cross-fitted the same way: each half of a series' windows
     with shifts fit on the other half of every series' windows (no window scored with shifts fit on
@@ -171,7 +190,7 @@ def pooled_calibrations(module: Forecaster, datamodule: PriceDataModule,
         return {"val": None, "test": None}
     levels, quantiles, targets = levels_of(module), [], []
     for name, part in datamodule.parts.items():
-        quantiles.append(module.kind.quantiles(val_outputs[name]).numpy())
+        quantiles.append(module.quantiles(*val_outputs[name]).numpy())
         val = part.split_targets(part.splits.val)
         targets.append(part.target_codec.encode(val.actual, val.last_known))
     offsets = cross_fit_offsets(quantiles, targets, levels)
