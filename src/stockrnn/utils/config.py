@@ -74,9 +74,17 @@ def validation_monitor(distribution: str, data: Mapping | None = None) -> str:
     return "val/rmse"
 
 
+def default_combination(distribution: str) -> str:
+    """model.combination's default: a point forecast is combined with persistence (a weight fit on
+    validation keeps a network without signal from doing harm); a distribution, whose intervals the
+    combination would not move with it, is not."""
+    return "persistence" if distribution in (None, "none") else "none"
+
+
 OmegaConf.register_new_resolver("stockrnn.run_name", run_name, replace=True)
 OmegaConf.register_new_resolver("stockrnn.validation_monitor", validation_monitor, replace=True)
 OmegaConf.register_new_resolver("stockrnn.slurm_gpus", slurm_gpus, replace=True)
+OmegaConf.register_new_resolver("stockrnn.default_combination", default_combination, replace=True)
 # conf/hydra/launcher/submitit_slurm.yaml shares its name with the plugin's schema on purpose:
 # `hydra/launcher=submitit_slurm` keeps working with our cluster defaults. Hydra 1.3 validates it
 # against that schema and warns that it will stop doing so; the file lists every key the launcher
