@@ -50,7 +50,6 @@ ABLATIONS = {
         "level target, input [High], minmax (the old default)": [
             "data.transform=level", "data.features=[High]", "data.scaler=minmax", "data.window_norm=none"],
         "no intraday ratios (input High.log_return)": ["data.features=[High.log_return]"],
-        "window_norm=none": ["data.window_norm=none"],
         "window_norm=standard": ["data.window_norm=standard"],
         "window_norm=revin": ["data.window_norm=revin"],
         "no combination with persistence": ["model.combination=none"],

@@ -116,7 +116,8 @@ def test_a_backtest_leaves_its_files_and_pooled_metrics(finished):
     assert written["epochs"] == rows["epochs"].sum() == 6
 
     predictions = pd.read_csv(out / "predictions.csv")
-    assert list(predictions.columns) == ["date", "fold", "actual", "predicted", "persistence", "linear"]
+    # The default combines the network with persistence: its own forecast is kept beside.
+    assert list(predictions.columns) == ["date", "fold", "actual", "predicted", "network", "persistence", "linear"]
     assert predictions["date"].is_monotonic_increasing and predictions["date"].is_unique
     assert len(predictions) == written["n_test"]
     pooled_rmse = np.sqrt(np.mean((predictions["predicted"] - predictions["actual"]) ** 2))
