@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,9 +30,11 @@ import pandas as pd
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 from stockrnn.evaluation.significance import diebold_mariano_losses  # noqa: E402
+from results import run  # noqa: E402  (scripts/results.py: one command run with the real CLI)
 
 MASTERCARD_CSV = REPO_ROOT.parent / "shared" / "data" / "Mastercard_stock_history.csv"
-QUIET = ["trainer=cpu", "torch_threads=1", "callbacks.progress_bar=null", "logger=csv"]
+# Besides results.py's one thread and no progress bar.
+ON_CPU = ["trainer=cpu", "logger=csv"]
 
 DATASETS = {
     "MSFT": ["data=default"],
@@ -65,19 +65,6 @@ ABLATIONS = {
         "no combination with persistence": ["model.combination=none"],
     },
 }
-
-
-def backtest(overrides: list[str], run_dir: Path, reuse: bool) -> Path:
-    """One backtest (an earlier one in run_dir is replaced unless reuse and it finished)."""
-    if reuse and (run_dir / "metrics.json").is_file():
-        return run_dir
-    shutil.rmtree(run_dir, ignore_errors=True)
-    command = [sys.executable, "-m", "stockrnn.backtest", *overrides, *QUIET, f"hydra.run.dir={run_dir}"]
-    finished = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
-    if finished.returncode != 0:
-        last_line = (finished.stderr.strip().splitlines() or ["(no message)"])[-1]
-        sys.exit(f"default_backtests.py: {' '.join(overrides)} failed: {last_line}")
-    return run_dir
 
 
 def losses(run_dir: Path) -> pd.DataFrame:
@@ -122,7 +109,8 @@ def markdown(rows: list[dict]) -> str:
 
 def run_all(jobs: dict[tuple, tuple[list[str], Path]], workers: int, reuse: bool) -> dict[tuple, Path]:
     with ThreadPoolExecutor(workers) as pool:
-        futures = {key: pool.submit(backtest, overrides, run_dir, reuse) for key, (overrides, run_dir) in jobs.items()}
+        futures = {key: pool.submit(run, [*overrides, *ON_CPU], run_dir, reuse, "stockrnn.backtest")
+                   for key, (overrides, run_dir) in jobs.items()}
         return {key: future.result() for key, future in futures.items()}
 
 

@@ -42,17 +42,17 @@ MASTERCARD_CSV = REPO_ROOT.parent / "shared" / "data" / "Mastercard_stock_histor
 QUIET = ["torch_threads=1", "callbacks.progress_bar=null"]
 
 
-def run(overrides: list[str], run_dir: Path, reuse: bool = False) -> Path:
-    """One training run (an earlier one in run_dir is replaced: train refuses to overwrite one; with
-    reuse one that finished is kept); returns its directory."""
+def run(overrides: list[str], run_dir: Path, reuse: bool = False, module: str = "stockrnn.train") -> Path:
+    """One training run, or another command's (module), e.g. a backtest (an earlier one in run_dir is
+    replaced: train refuses to overwrite one; with reuse one that finished is kept); returns its directory."""
     if reuse and (run_dir / "metrics.json").is_file():
         return run_dir
     shutil.rmtree(run_dir, ignore_errors=True)
-    command = [sys.executable, "-m", "stockrnn.train", *overrides, *QUIET, f"hydra.run.dir={run_dir}"]
+    command = [sys.executable, "-m", module, *overrides, *QUIET, f"hydra.run.dir={run_dir}"]
     finished = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
     if finished.returncode != 0:
         last_line = (finished.stderr.strip().splitlines() or ["(no message)"])[-1]
-        sys.exit(f"results.py: {' '.join(overrides)} failed: {last_line}")
+        sys.exit(f"{Path(sys.argv[0]).name}: {' '.join(overrides)} failed: {last_line}")
     return run_dir
 
 
