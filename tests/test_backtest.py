@@ -12,6 +12,7 @@ import yaml
 from stockrnn import backtest as backtest_module
 from stockrnn.backtest import backtest
 from stockrnn.training.checkpoints import load_checkpoint
+from stockrnn.data.features import add_derived
 from stockrnn.data.prices import load_embedded
 from stockrnn.errors import StockrnnError
 from stockrnn.training.folds import check_folds, plan_folds
@@ -23,6 +24,7 @@ from conftest import compose_config, run_module
 QUICK = ["trainer=cpu", "trainer.max_epochs=2", "trainer.deterministic=true", "data.n_steps=5",
          "model.hidden_size=8", "torch_threads=1", "data.train_start=2011", "backtest.folds=3"]
 DATES = pd.bdate_range("2010-01-01", "2021-10-11")
+FEATURES = ("High.log_return", "Open/High", "Low/High", "Close/High")  # conf/data/default.yaml
 
 
 def folds(**settings):
@@ -136,16 +138,19 @@ def test_a_backtest_leaves_its_files_and_pooled_metrics(finished):
 def test_each_folds_scalers_come_from_its_own_training_rows(finished):
     out, _, results = finished
     rows = pd.read_csv(out / "backtest.csv")
-    high = load_embedded("msft")["High"]
+    features = list(FEATURES)  # the default inputs: High's log return and the intraday ratios
+    frame = add_derived(load_embedded("msft"), features)[features]
     for fold in (1, 2, 3):
         restored = load_checkpoint(out / "folds" / str(fold) / "checkpoints" / "best.ckpt")
+        assert restored.data_state["features"] == features
         scaler = restored.data_state["feature_scaler"]
-        train_rows = high[(high.index >= "2011-01-01") & (high.index <= rows.loc[fold - 1, "val_end"])]
-        assert scaler["offset"][0] == pytest.approx(train_rows.min())
-        assert scaler["offset"][0] + scaler["scale"][0] == pytest.approx(train_rows.max())
-        # ... and the next fold's test days played no part: their maximum is higher in every fold here
-        test_rows = high[(high.index >= rows.loc[fold - 1, "test_start"])]
-        assert test_rows.max() > scaler["offset"][0] + scaler["scale"][0]
+        low, high = np.asarray(scaler["offset"]), np.asarray(scaler["offset"]) + np.asarray(scaler["scale"])
+        train_rows = frame[(frame.index >= "2011-01-01") & (frame.index <= rows.loc[fold - 1, "val_end"])]
+        assert low == pytest.approx(train_rows.min().to_numpy())
+        assert high == pytest.approx(train_rows.max().to_numpy())
+        # ... and the later test days played no part: some input leaves that range there in every fold
+        test_rows = frame[frame.index >= rows.loc[fold - 1, "test_start"]]
+        assert ((test_rows.min().to_numpy() < low) | (test_rows.max().to_numpy() > high)).any()
 
 
 def test_a_fold_is_exactly_a_train_run_with_the_folds_dates(finished, tmp_path):
@@ -193,8 +198,9 @@ def test_init_weights_loads_the_network_weights_before_the_fit(tmp_path):
 @pytest.mark.slow
 def test_a_backtest_sweep_with_an_impossible_configuration_goes_on(tmp_path):
     sweep_dir = tmp_path / "sweep"
+    # From 2012, not the default 2000: a third of the training windows, and 1100 steps still too many.
     result = run_module("stockrnn.backtest", "-m", f"hydra.sweep.dir={sweep_dir}", "trainer=debug",
-                        "model.hidden_size=8", "torch_threads=1", "backtest.folds=2",
+                        "model.hidden_size=8", "torch_threads=1", "backtest.folds=2", "data.train_start=2012",
                         "data.n_steps=5,1100")
     assert result.returncode == 1, result.stderr[-3000:]
     assert "stockrnn: error: 1 of 2 jobs failed" in result.stderr

@@ -92,6 +92,9 @@ def write_file(tmp_path, name, content):
     return path
 
 
+# The level formulation, so that every row of the file is a row of a range (data=csv's default
+# target log return has none on the first day): the range messages below count the file's rows.
+LEVEL = ["data.features=[High]", "data.transform=level"]
 # Each: (file content or None for the small CSV, extra overrides, the message expected on stderr).
 BAD_TRAIN_INPUTS = {
     "file missing": (None, ["data.path=/nonexistent/prices.csv"], "data file not found: /nonexistent/prices.csv"),
@@ -104,9 +107,10 @@ BAD_TRAIN_INPUTS = {
                       [], "column 'High' has 1 missing values (first on 2020-05-03); set data.fill=ffill"),
     "ambiguous number": ('Date,High\n2020-01-03,"1,234"\n', [], "column 'High' writes numbers like '1,234'"),
     "text number": ("Date,High\n2020-01-03,12 USD\n", [], "column 'High' holds '12 USD' on 2020-01-03, not a number"),
-    "train range too short": (None, ["data.n_steps=40"], "the train range 2020-01..2020-09 has 36 rows; n_steps=40"),
+    "train range too short": (None, ["data.n_steps=40", *LEVEL],
+                              "the train range 2020-01..2020-09 has 36 rows; n_steps=40"),
     "test range too short": (None, ["data.horizon=20"], "the test range 2020-10..2020-12 has 12 rows; horizon=20 needs at least 20"),
-    "range outside the data": (None, ["data.train_start=2015", "data.train_end=2016"],
+    "range outside the data": (None, ["data.train_start=2015", "data.train_end=2016", *LEVEL],
                                "the train range 2015..2016 holds no rows; the data covers 2020-01-03..2020-12-24"),
     "test_start before train_end": (None, ["data.test_start=2020-06"],
                                     "data.test_start (2020-06) must come after data.train_end (2020-09)"),
@@ -240,7 +244,7 @@ def test_eval_and_resume_refuse_checkpoints_that_do_not_fit(tmp_path, trained_ch
         (eval_entry.main, ["ckpt_path=/nonexistent/best.ckpt"], "checkpoint not found: /nonexistent/best.ckpt"),
         (eval_entry.main, [f"ckpt_path={corrupt}"], "is not a readable stockrnn checkpoint"),
         (eval_entry.main, [f"ckpt_path={last}", "++data.features=[High,Low]"],
-         "the checkpoint was trained on features ['High'] -> High, not ['High', 'Low'] -> High"),
+         "the checkpoint was trained on features ['High.log_return'] -> High, not ['High', 'Low'] -> High"),
         (train_entry.main, [f"ckpt_path={last}", "data=csv", f"data.path={csv}", "data.train_start=2015",
                             "data.train_end=2015", "data.test_start=2016", "data.test_end=2016", "data.n_steps=5",
                             *QUICK, "model.hidden_size=16"],
@@ -297,10 +301,12 @@ def test_messy_but_valid_csvs_give_the_clean_files_results(tmp_path, in_process)
 
 def test_train_and_predict_cli_finish_and_print_their_tables(tmp_path):
     run_dir = tmp_path / "a_run_directory_whose_path_is_longer_than_an_80_column_terminal_line"
-    result = cli("stockrnn.train", "trainer=debug", "model.hidden_size=8", run_dir=run_dir,
+    # From 2012, not the default 2000: a third of the windows, the same test.
+    result = cli("stockrnn.train", "trainer=debug", "model.hidden_size=8", "data.train_start=2012", run_dir=run_dir,
                  env={"COLUMNS": "80"})
     assert result.returncode == 0, result.stderr[-2000:]
     assert "persistence" in result.stdout and "linear" in result.stdout
+    assert "combined with persistence: weight " in result.stdout  # model.combination's default
     # Whole on one line, for copy and paste, however narrow the terminal.
     assert f"run directory: {run_dir}\n" in result.stdout
     # train.log is the run's record; the epochs and the ending stay off the console.
@@ -337,13 +343,13 @@ def test_a_bad_csv_ends_the_cli_with_one_line(tmp_path):
 
 def test_a_diverging_loss_ends_the_cli_with_a_clear_message(tmp_path):
     frame = synthetic_prices(periods=300)
-    frame["High"] *= 1e23  # unscaled, its squared error overflows float32
+    frame["High"] *= 1e23  # unscaled at level, its squared error overflows float32
     csv = tmp_path / "huge.csv"
     frame.to_csv(csv, index=False)
     run_dir = tmp_path / "run"
     result = cli("stockrnn.train", "data=csv", f"data.path={csv}", "data.train_start=2015", "data.train_end=2015",
-                 "data.test_start=2016", "data.test_end=2016", "data.n_steps=5", "data.scaler=none", *QUICK,
-                 run_dir=run_dir)
+                 "data.test_start=2016", "data.test_end=2016", "data.n_steps=5", "data.scaler=none", *LEVEL,
+                 *QUICK, run_dir=run_dir)  # LEVEL: a log return is scale-free, it would not diverge
     assert_clean_failure(result.returncode, result.stderr, run_dir,
                          "stockrnn: error: the training loss became inf in epoch 1; try a lower learning rate",
                          before_training=False)

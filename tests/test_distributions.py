@@ -267,8 +267,9 @@ def test_too_few_rows_for_the_baselines_is_an_error_before_the_fit(tmp_path):
     result = run_module("stockrnn.train", "data=csv", f"data.path={csv}", "data.train_end=2015",
                         "data.test_start=2016", "model.distribution=quantile", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    # From the second day: data=csv's input, the target's log return, has none on the first.
     assert ("the distribution baselines (GARCH, climatology) are fit on the training rows before validation, "
-            "2015-01-01..") in result.stderr
+            "2015-01-02..") in result.stderr
     assert "need at least 251: start data.train_start earlier or lower data.val_fraction" in result.stderr
     assert not (tmp_path / "run" / "checkpoints").exists() and not (tmp_path / "run" / "metrics.json").exists()
 

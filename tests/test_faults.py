@@ -19,6 +19,9 @@ from stockrnn.train import train
 from conftest import compose_config, synthetic_prices
 
 QUICK = ["trainer=cpu", "data.n_steps=5", "model.hidden_size=8", "logger=csv"]
+# The level formulation of one price column (the defaults are the log return and intraday ratios):
+# prices that overflow, scalers fit on the level's range, checkpoints whose settings the messages name.
+LEVEL = ["data.features=[High]", "data.transform=level"]
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +60,10 @@ def without_time(metrics: dict) -> dict:
 def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path):
     # lr 0.1, seed 3 on the embedded MSFT series: val_rmse is lowest in epoch 2 and higher in
     # epochs 3 and 4, so the best checkpoint must survive the resume; the train loader shuffles,
-    # so the random state must too. Either one lost changes the metrics below.
-    overrides = QUICK + ["trainer.deterministic=true", "seed=3", "model.optimizer.lr=0.1", "trainer.max_epochs=4"]
+    # so the random state must too. Either one lost changes the metrics below. That history is the
+    # level formulation's on 2012-2016 (LEVEL, data.train_start: not the defaults).
+    overrides = QUICK + LEVEL + ["data.train_start=2012", "trainer.deterministic=true", "seed=3",
+                                 "model.optimizer.lr=0.1", "trainer.max_epochs=4"]
     straight, _ = train(compose_config(overrides, tmp_path / "straight"))
 
     crash_after_epoch_2(overrides, tmp_path / "killed")
@@ -100,14 +105,15 @@ def test_the_same_seed_gives_identical_metrics_twice(tmp_path, small_run):
 
 
 def test_a_diverging_loss_stops_the_run_naming_the_epoch_and_the_remedies(tmp_path):
-    # Prices near 1e25 without scaling: the squared error overflows float32 in the first batch.
+    # Prices near 1e25 at level without scaling: the squared error overflows float32 in the first
+    # batch (a log return is scale-free: it would not).
     frame = synthetic_prices(periods=300)
     frame["High"] *= 1e23
     csv = tmp_path / "huge.csv"
     frame.to_csv(csv, index=False)
     cfg = compose_config(QUICK + ["data=csv", f"data.path={csv}", "data.train_start=2015", "data.train_end=2015",
                                   "data.test_start=2016", "data.test_end=2016", "data.scaler=none",
-                                  "trainer.max_epochs=3"], tmp_path / "run")
+                                  "trainer.max_epochs=3", *LEVEL], tmp_path / "run")
     with pytest.raises(TrainingDiverged) as err:
         train(cfg)
     assert isinstance(err.value, StockrnnError)  # the CLI prints it as a one-line error
@@ -130,10 +136,13 @@ def test_a_finished_run_directory_is_never_written_again(tmp_path, small_run):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, small_run):
-    """One epoch trained once for every test below that only reads its last.ckpt."""
+    """One epoch trained once for every test below that only reads its last.ckpt. At level (LEVEL):
+    the messages name its one feature and transform, and its minmax scaler's range changes with
+    the training rows (a log return's need not)."""
     run_dir = tmp_path_factory.mktemp("first")
-    train(compose_config(small_run + ["trainer.max_epochs=1"], run_dir))
-    return small_run, run_dir / "checkpoints/last.ckpt"
+    overrides = small_run + LEVEL
+    train(compose_config(overrides + ["trainer.max_epochs=1"], run_dir))
+    return overrides, run_dir / "checkpoints/last.ckpt"
 
 
 @pytest.mark.parametrize("change, message", [

@@ -229,12 +229,13 @@ def test_every_column_of_the_prediction_files_is_in_the_readme_reference(runs):
                   root / "panel" / "predictions.csv"):
         columns |= set(table.read_text().splitlines()[0].split(","))
     columns |= set(runs["forecast"].columns) | set(runs["panel_forecast"].columns)
-    assert {"horizon", "fold", "linear", "step", "q0.25", "garch_hi90", "series", "local_linear"} <= columns
+    assert {"horizon", "fold", "linear", "step", "q0.25", "garch_hi90", "series", "local_linear",
+            "network"} <= columns  # network: the point forecast before model.combination=persistence
     assert undocumented(columns, reference()) == []
 
 
 def test_every_column_of_per_series_csv_is_on_the_panels_page(runs):
     """per_series.csv's columns are listed on docs/panels.md (the README links there)."""
     columns = (runs["root"] / "panel" / "per_series.csv").read_text().splitlines()[0].split(",")
-    assert {"series", "skill", "local_linear_rmse"} <= set(columns)
+    assert {"series", "skill", "local_linear_rmse", "combination_weight"} <= set(columns)
     assert undocumented(columns, (REPO_ROOT / "docs" / "panels.md").read_text()) == []

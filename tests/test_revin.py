@@ -146,14 +146,16 @@ def test_a_panels_windows_have_their_own_series_statistics(tmp_path):
 
 @pytest.mark.parametrize("window_norm", ["standard", "robust"])
 def test_an_input_only_window_norm_with_a_level_target_is_a_config_error(tmp_path, window_norm):
-    cfg = compose_config([f"data.window_norm={window_norm}"], tmp_path)
+    # data.transform=level named: the default is now log_return.
+    cfg = compose_config([f"data.window_norm={window_norm}", "data.transform=level"], tmp_path)
     with pytest.raises(StockrnnError) as err:
         check_config(cfg)
     message = str(err.value)
     assert f"data.window_norm={window_norm} with data.transform=level" in message
     assert "data.window_norm=revin" in message and "data.transform=log_return" in message
     # What it suggests passes, and revin is what a level target is allowed.
-    for allowed in ([f"data.window_norm={window_norm}", "data.transform=log_return"], ["data.window_norm=revin"]):
+    for allowed in ([f"data.window_norm={window_norm}", "data.transform=log_return"],
+                    ["data.window_norm=revin", "data.transform=level"]):
         check_config(compose_config(allowed, tmp_path))
 
 

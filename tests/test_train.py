@@ -26,7 +26,9 @@ from conftest import compose_config, one_series
 CONTRACT_METRICS = {"val_rmse", "test_rmse", "test_mae", "test_mape", "test_direction_acc",
                     "persistence_rmse", "persistence_mae", "skill", "linear_rmse", "linear_mae",
                     "linear_skill", "n_test", "epochs", "train_seconds"}
-QUICK = ["trainer=cpu", "trainer.max_epochs=2", "data.n_steps=5", "model.hidden_size=8"]
+# From 2012, not the default 2000: a third of the training windows. DEFAULT_DATES: QUICK without it.
+DEFAULT_DATES = ["trainer=cpu", "trainer.max_epochs=2", "data.n_steps=5", "model.hidden_size=8"]
+QUICK = [*DEFAULT_DATES, "data.train_start=2012"]
 
 
 def run(tmp_path, overrides):
@@ -50,21 +52,28 @@ def test_every_model_trains_and_leaves_a_complete_run_directory(model, tmp_path)
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
 
     table = pd.read_csv(tmp_path / "predictions.csv")
-    assert list(table.columns) == ["date", "actual", "predicted", "persistence", "linear"]
+    assert list(table.columns) == ["date", "actual", "predicted", "network", "persistence", "linear"]
     assert len(table) == 218 and table["date"].is_monotonic_increasing
     assert table["date"].str.startswith("2017").all()
     rmse = ((table["predicted"] - table["actual"]) ** 2).mean() ** 0.5
     assert rmse == pytest.approx(written["test_rmse"], rel=1e-4)
+    # model.combination=persistence (the default): predicted = persistence + w * (network - persistence)
+    weight = written["combination_weight"]
+    assert 0 <= weight <= 1
+    combined = table["persistence"] + weight * (table["network"] - table["persistence"])
+    assert table["predicted"].to_numpy() == pytest.approx(combined.to_numpy(), abs=1e-5)
+    network_rmse = ((table["network"] - table["actual"]) ** 2).mean() ** 0.5
+    assert network_rmse == pytest.approx(written["network_rmse"], rel=1e-4)
     assert table["persistence"].iloc[1:].tolist() == table["actual"].iloc[:-1].tolist()
 
 
 @pytest.mark.parametrize("overrides, expected", [
-    ([], "torch threads: 1 (default for a network of 361 parameters; torch_threads=N to change)"),
+    ([], "torch threads: 1 (default for a network of 457 parameters; torch_threads=N to change)"),
     (["torch_threads=2"], "torch threads: 2 (torch_threads=2)"),
 ])
 def test_a_lone_run_logs_its_torch_threads_and_why(tmp_path, caplog, overrides, expected):
     caplog.set_level(logging.INFO, logger="stockrnn.train")
-    run(tmp_path, ["trainer.max_epochs=1", *overrides])  # LSTM, hidden 8, one input: 361 parameters
+    run(tmp_path, ["trainer.max_epochs=1", *overrides])  # LSTM, hidden 8, the default's 4 inputs: 457 parameters
     assert expected in caplog.messages
     assert torch.get_num_threads() == int(expected.split()[2])
 
@@ -116,12 +125,14 @@ def test_tensorboard_holds_losses_test_metrics_hparams_and_figures(tmp_path):
 
 def test_the_run_log_holds_the_ranges_each_epoch_how_the_fit_ended_and_the_results(tmp_path, caplog):
     # A min_delta no epoch can beat: early stopping ends the fit after epoch 2 of 20.
+    # On the default dates: the ranges a first run logs.
     with caplog.at_level(logging.INFO, logger="stockrnn.run_log"):
-        _, metrics, _ = run(tmp_path, ["trainer.max_epochs=20", "callbacks.early_stopping.patience=1",
-                                       "+callbacks.early_stopping.min_delta=1000"])
+        metrics, _ = train(compose_config(DEFAULT_DATES + [
+            "trainer.max_epochs=20", "callbacks.early_stopping.patience=1",
+            "+callbacks.early_stopping.min_delta=1000"], tmp_path))
     lines = [record.getMessage() for record in caplog.records if record.name == "stockrnn.run_log"]
-    assert lines[:3] == ["train: 2012-01-03..2016-01-04, 1007 rows, 1002 windows",
-                         "validation: 2016-01-05..2016-12-30, 251 rows, 251 windows",
+    assert lines[:3] == ["train: 2000-01-03..2013-08-09, 3422 rows, 3417 windows",
+                         "validation: 2013-08-12..2016-12-30, 855 rows, 855 windows",  # 0.2 of 2000-2016
                          "test: 2017-01-03..2017-11-10, 218 rows, 218 windows"]
     epochs = [line for line in lines if line.startswith("epoch ")]
     assert len(epochs) == 2 == metrics["epochs"]
@@ -131,9 +142,11 @@ def test_the_run_log_holds_the_ranges_each_epoch_how_the_fit_ended_and_the_resul
                          r"best epoch (\d) with val_rmse (\S+) \(its weights are tested\)", ending)
     assert found, ending
     best = epochs[int(found[1]) - 1]
-    assert float(found[2]) == pytest.approx(metrics["val_rmse"], rel=1e-5) and f"val/rmse {found[2]}," in best
+    # The epoch's val_rmse is the network's own; metrics' val_rmse is the forecast combined with persistence.
+    assert float(found[2]) == pytest.approx(metrics["network_val_rmse"], rel=1e-5) and f"val/rmse {found[2]}," in best
     table = lines[-1]
     assert table.startswith("test results:\n") and f"| model       | {metrics['test_rmse']:.4f} |" in table
+    assert f"combined with persistence: weight {metrics['combination_weight']:.3f} on the network" in table
 
 
 def test_the_progress_bar_shows_no_logger_version(tmp_path):
@@ -188,8 +201,10 @@ def test_a_diverged_fit_is_an_error_and_leaves_no_metrics(tmp_path):
 
 
 def test_the_mastercard_persistence_baseline_over_2021(tmp_path, mastercard_csv):
-    _, metrics, objects = run(tmp_path, ["experiment=seed_mastercard", f"data.path={mastercard_csv}",
-                                         "trainer.max_epochs=1"])
+    # The experiment's own dates: QUICK's data.train_start, a command-line override, would replace them.
+    cfg = compose_config(DEFAULT_DATES + ["experiment=seed_mastercard", f"data.path={mastercard_csv}",
+                                          "trainer.max_epochs=1"], tmp_path)
+    metrics, objects = train(cfg)
     assert metrics["n_test"] == 195
     assert metrics["persistence_rmse"] == pytest.approx(5.28, abs=0.005)
     assert metrics["persistence_mae"] == pytest.approx(3.84, abs=0.005)
@@ -202,6 +217,7 @@ def test_the_ridges_read_the_windows_as_stored_whatever_data_window_norm_gives_t
     # network's edge over it partly ours. The linear forecasts must not move with data.window_norm.
     _, plain, _ = run(tmp_path / "none", ["data.transform=log_return"])
     _, normalized, _ = run(tmp_path / "standard", ["data.transform=log_return", "data.window_norm=standard"])
-    assert normalized["val_rmse"] != plain["val_rmse"]  # the network did see other inputs
+    # The network did see other inputs: its own val_rmse (the combined one can be persistence's in both).
+    assert normalized["network_val_rmse"] != plain["network_val_rmse"]
     for key in ("linear_val_rmse", "linear_rmse", "linear_lags"):
         assert normalized[key] == plain[key], key
